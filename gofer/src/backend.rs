@@ -402,8 +402,9 @@ impl Backend for HostBackend {
     }
 
     fn pread(&self, file: &File, offset: u64, count: usize) -> Result<Vec<u8>, Errno> {
-        let mut buf = Vec::with_capacity(count);
-        rustix::io::pread(&file.fd, rustix::buffer::spare_capacity(&mut buf), offset)?;
+        let mut buf = vec![0u8; count];
+        let n = rustix::io::pread(&file.fd, &mut buf[..], offset)?;
+        buf.truncate(n);
         Ok(buf)
     }
 
@@ -541,9 +542,11 @@ impl Backend for HostBackend {
 
     fn getdents64(&self, file: &File, count: usize) -> Result<Vec<Dirent64>, Errno> {
         let dev = stat_fd(file.fd.as_fd())?;
-        // RawDir aligns the buffer start, which may cost up to 7 bytes.
+        // RawDir wants an 8-aligned buffer; align it here so the kernel gets
+        // exactly `count` bytes and never returns more than was asked.
         let mut buf = vec![MaybeUninit::<u8>::uninit(); count + 8];
-        let mut dir = RawDir::new(&file.fd, &mut buf);
+        let start = buf.as_ptr().align_offset(8);
+        let mut dir = RawDir::new(&file.fd, &mut buf[start..start + count]);
         let mut out = Vec::new();
         // Exactly one getdents64 call: stop once the first batch is used up.
         loop {
