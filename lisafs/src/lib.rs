@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod fuzz;
 pub mod message;
 pub mod server;
 pub mod transport;
