@@ -9,7 +9,7 @@ SHELL := bash
 CARGO ?= cargo
 # Debian packages the tests need. Later features append to this list
 # (containerd, busybox-static, ...).
-APT_PACKAGES := build-essential pkg-config
+APT_PACKAGES := build-essential pkg-config busybox-static
 # How long `make fuzz` lets libFuzzer run.
 FUZZ_SECONDS ?= 60
 
