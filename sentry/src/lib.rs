@@ -10,4 +10,5 @@
 //!
 //! `unsafe` code belongs in [`platform`] only.
 
+pub mod loader;
 pub mod platform;
