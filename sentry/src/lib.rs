@@ -10,5 +10,7 @@
 //!
 //! `unsafe` code belongs in [`platform`] only.
 
+pub mod errno;
 pub mod loader;
 pub mod platform;
+pub mod vfs;
