@@ -10,7 +10,10 @@
 //!
 //! `unsafe` code belongs in [`platform`] only.
 
+pub mod boot;
 pub mod errno;
+pub mod kernel;
 pub mod loader;
 pub mod platform;
+pub mod syscalls;
 pub mod vfs;

@@ -1,0 +1,90 @@
+//! What the sentry needs to start a sandbox, in its own terms: the runtime
+//! turns an OCI spec and the gofer connections into a [`BootConfig`], and
+//! [`crate::kernel::Kernel::boot`] runs the container's init until the
+//! sandbox ends.
+
+use lisafs::Socket;
+use std::os::fd::OwnedFd;
+
+/// A filesystem to mount in the sandbox.
+pub enum MountSource {
+    /// A gofer connection serving a host tree (the root, or a bind mount).
+    Gofer { socket: Socket, exclusive: bool },
+    /// A sentry-internal tmpfs (`mode` of its root, e.g. `0o1777`).
+    Tmpfs { mode: u32 },
+    /// The sandbox's `/proc`.
+    Proc,
+    /// The sandbox's `/dev`.
+    Dev,
+    /// The sandbox's `/sys`.
+    Sys,
+    /// `devpts` at `/dev/pts`.
+    Devpts,
+    /// An OCI mount type the sentry does not provide (e.g. `mqueue`,
+    /// `cgroup`): skipped with a log line, as runsc skips unsupported ones.
+    Unsupported(String),
+}
+
+/// One mount, in the order the spec lists them (the root is separate).
+pub struct MountConfig {
+    /// Absolute path inside the sandbox.
+    pub destination: Vec<u8>,
+    pub source: MountSource,
+    pub readonly: bool,
+}
+
+/// Identity of the container's init process.
+#[derive(Clone, Debug, Default)]
+pub struct UserConfig {
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub umask: Option<u32>,
+}
+
+/// A resource limit (`RLIMIT_*` number, soft, hard).
+#[derive(Clone, Copy, Debug)]
+pub struct Rlimit {
+    pub resource: u32,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// Everything the sentry needs to run a container's init.
+pub struct BootConfig {
+    pub root: MountSource,
+    pub root_readonly: bool,
+    pub mounts: Vec<MountConfig>,
+    pub argv: Vec<Vec<u8>>,
+    pub envp: Vec<Vec<u8>>,
+    /// Working directory of init (absolute).
+    pub cwd: Vec<u8>,
+    pub user: UserConfig,
+    /// Capability mask (bit per `CAP_*`) init gets in its effective set.
+    pub capabilities: u64,
+    pub hostname: Vec<u8>,
+    pub rlimits: Vec<Rlimit>,
+    /// The container's stdin, stdout and stderr: host FDs the application
+    /// reaches only through the sentry.
+    pub stdio: [OwnedFd; 3],
+    /// Print every system call (`--strace`).
+    pub strace: bool,
+}
+
+/// How the sandbox ended: init's exit, as `wait(2)` would report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SandboxExit {
+    Exited(i32),
+    Signaled(i32),
+}
+
+impl SandboxExit {
+    /// The exit status a shell (and `runc run`) reports: the code, or
+    /// 128 + the signal.
+    pub fn shell_status(self) -> i32 {
+        match self {
+            SandboxExit::Exited(code) => code,
+            SandboxExit::Signaled(sig) => 128 + sig,
+        }
+    }
+}

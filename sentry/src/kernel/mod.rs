@@ -1,0 +1,503 @@
+//! The kernel: processes, threads and their ids, descriptor tables, exec and
+//! exit, built on the [`crate::platform`] (which runs the application) and
+//! the [`crate::vfs`] (which holds its files). System calls arrive as
+//! platform events and are served by [`crate::syscalls`].
+//!
+//! Lock order: `Kernel::pids`, then `ThreadGroup` states (see [`task`]),
+//! then VFS locks. Platform control calls (which block until the tracer has
+//! acted) are made only from the control thread or a boot thread, never from
+//! the platform's receiver threads.
+#![deny(unsafe_code)]
+
+pub mod exec;
+pub mod fdtable;
+pub mod procs;
+pub mod sched;
+pub mod task;
+
+use crate::boot::{BootConfig, MountSource, SandboxExit};
+use crate::errno::{Errno, SysResult};
+use crate::platform::{
+    CloneKind, Event, EventSink, ExitStatus as HostExit, HostTid, Platform, PlatformConfig,
+};
+use crate::vfs::anon::{anon_file, AnonInode, HostFile};
+use crate::vfs::gofer::{GoferFs, GoferOptions};
+use crate::vfs::tmpfs::Tmpfs;
+use crate::vfs::{At, CapSet, Credentials, FileType, Filesystem, FsContext, Vfs};
+use fdtable::FdTable;
+use std::collections::HashMap;
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use task::{ExitStatus, Image, Pid, Task, ThreadGroup};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The release the sandbox reports in `uname -r`: a Linux the sentry's
+/// system call surface follows.
+pub const RELEASE: &str = "4.4.0";
+/// `uname -v`, naming vigil so that a user can tell where they are.
+pub const VERSION: &str = "#1 SMP vigil";
+
+/// Ids and the tasks they name. The ids are those of the stubs' own host pid
+/// namespace (see [`crate::platform::Platform::ns_tid`]).
+#[derive(Default)]
+struct PidTable {
+    by_host: HashMap<HostTid, Arc<Task>>,
+    tasks: HashMap<Pid, Arc<Task>>,
+    /// Live and zombie processes.
+    groups: HashMap<Pid, Arc<ThreadGroup>>,
+}
+
+/// Blocking platform work, done on the control thread.
+enum Control {
+    Exec {
+        task: Arc<Task>,
+        call: crate::platform::ExecCall,
+        args: [u64; 6],
+    },
+    Signal {
+        tid: HostTid,
+        signo: i32,
+    },
+}
+
+/// A running sandbox.
+pub struct Kernel {
+    platform: OnceLock<Platform>,
+    pub vfs: Arc<Vfs>,
+    pids: Mutex<PidTable>,
+    pub hostname: Mutex<Vec<u8>>,
+    pub strace: bool,
+    pub started: std::time::Instant,
+    control: Mutex<Option<Sender<Control>>>,
+    exit: Mutex<Option<SandboxExit>>,
+    exited: Condvar,
+}
+
+/// Delivers platform events to the kernel.
+struct Sink(Weak<Kernel>);
+
+impl EventSink for Sink {
+    fn deliver(&self, event: Event) {
+        if let Some(k) = self.0.upgrade() {
+            k.on_event(event);
+        }
+    }
+}
+
+/// What the sentry-internal filesystems need from outside.
+struct FsDeps {
+    procs: Arc<procs::KernelProcs>,
+    host: crate::vfs::procfs::HostInfo,
+}
+
+fn mount_fs(source: MountSource, deps: &FsDeps) -> SysResult<Option<Arc<dyn Filesystem>>> {
+    Ok(match source {
+        MountSource::Gofer { socket, exclusive } => {
+            Some(GoferFs::new(socket, GoferOptions { exclusive })?)
+        }
+        MountSource::Tmpfs { mode } => Some(Tmpfs::new(
+            Arc::new(crate::vfs::tmpfs::MemoryFilestore),
+            mode,
+            0,
+            0,
+        )),
+        MountSource::Dev => Some(crate::vfs::devfs::new_memory()?),
+        MountSource::Proc => Some(crate::vfs::procfs::Procfs::new(
+            deps.procs.clone(),
+            deps.host.clone(),
+        )),
+        MountSource::Sys => Some(crate::vfs::sysfs::Sysfs::new(&deps.host)),
+        MountSource::Devpts => {
+            tracing::warn!("sentry: this mount type is not provided yet; skipped");
+            None
+        }
+        MountSource::Unsupported(kind) => {
+            tracing::warn!("sentry: mount type {kind} is not supported; skipped");
+            None
+        }
+    })
+}
+
+impl Kernel {
+    /// Builds the sandbox's mount namespace and starts the platform. Call
+    /// this before the sentry hides the host's `/proc` (the platform reads
+    /// the host vDSO's location there).
+    pub fn new(cfg: &mut BootConfig) -> Result<Arc<Kernel>, BootError> {
+        // Host facts /proc and /sys show, read while the host's /proc is
+        // still visible.
+        let deps = FsDeps {
+            procs: Arc::new(procs::KernelProcs::default()),
+            host: crate::vfs::procfs::HostInfo::capture(),
+        };
+        let root_source = std::mem::replace(&mut cfg.root, MountSource::Proc);
+        let root = mount_fs(root_source, &deps)
+            .map_err(|e| BootError::Mount {
+                path: "/".into(),
+                errno: e.errno,
+            })?
+            .ok_or_else(|| BootError::Mount {
+                path: "/".into(),
+                errno: Errno::EINVAL,
+            })?;
+        let vfs = Vfs::new(root, cfg.root_readonly).map_err(|e| BootError::Mount {
+            path: "/".into(),
+            errno: e.errno,
+        })?;
+        let admin = FsContext::new(vfs.root());
+        for m in std::mem::take(&mut cfg.mounts) {
+            let shown = String::from_utf8_lossy(&m.destination).into_owned();
+            let Some(fs) = mount_fs(m.source, &deps).map_err(|e| BootError::Mount {
+                path: shown.clone(),
+                errno: e.errno,
+            })?
+            else {
+                continue;
+            };
+            make_dirs(&vfs, &admin, &m.destination);
+            vfs.mount(&admin, At::Cwd, &m.destination, fs, m.readonly)
+                .map_err(|e| BootError::Mount {
+                    path: shown,
+                    errno: e.errno,
+                })?;
+        }
+        let kernel = Arc::new(Kernel {
+            platform: OnceLock::new(),
+            vfs: Arc::new(vfs),
+            pids: Mutex::new(PidTable::default()),
+            hostname: Mutex::new(cfg.hostname.clone()),
+            strace: cfg.strace,
+            started: std::time::Instant::now(),
+            control: Mutex::new(None),
+            exit: Mutex::new(None),
+            exited: Condvar::new(),
+        });
+        let platform = Platform::new(Sink(Arc::downgrade(&kernel)), PlatformConfig::default())
+            .map_err(|e| BootError::Platform(e.to_string()))?;
+        let _ = kernel.platform.set(platform);
+        deps.procs.set(&kernel);
+        kernel.start_control();
+        Ok(kernel)
+    }
+
+    /// Runs the container's init until it exits, then ends the sandbox.
+    pub fn run(self: &Arc<Kernel>, cfg: BootConfig) -> Result<SandboxExit, BootError> {
+        let root = self.vfs.root();
+        let mut cx = FsContext::new(root);
+        cx.creds = Credentials {
+            uid: cfg.user.uid,
+            gid: cfg.user.gid,
+            groups: cfg.user.additional_gids.clone(),
+            caps: CapSet(cfg.capabilities),
+        };
+        cx.umask = cfg.user.umask.unwrap_or(0o022);
+        let cwd = self
+            .vfs
+            .lookup_dir(&cx, At::Cwd, &cfg.cwd)
+            .map_err(|e| BootError::Cwd {
+                path: String::from_utf8_lossy(&cfg.cwd).into_owned(),
+                errno: e.errno,
+            })?;
+        cx.cwd = cwd;
+
+        let files = Arc::new(FdTable::default());
+        for (n, fd) in cfg.stdio.into_iter().enumerate() {
+            let inode = AnonInode::new(FileType::Fifo, 0o600, cx.creds.uid, cx.creds.gid);
+            let file = anon_file(inode, Box::new(HostFile::new(fd)), libc::O_RDWR as u32)
+                .map_err(|e| BootError::Platform(format!("stdio: {}", e.errno.name())))?;
+            files
+                .insert_at(n as i32, file, false, fdtable::DEFAULT_NOFILE)
+                .map_err(|e| BootError::Platform(format!("stdio: {}", e.errno.name())))?;
+        }
+
+        let host = self
+            .platform()
+            .create_process()
+            .map_err(|e| BootError::Platform(e.to_string()))?;
+        let mut rlimits = task::default_rlimits();
+        for r in &cfg.rlimits {
+            if let Some(slot) = rlimits.get_mut(r.resource as usize) {
+                *slot = (r.soft, r.hard);
+            }
+        }
+        let pid = self
+            .platform()
+            .ns_tid(host)
+            .map_err(|e| BootError::Platform(e.to_string()))?;
+        let group = ThreadGroup::new(pid, host, Weak::new(), pid, pid, Image::default(), rlimits);
+        let task = Task::new(pid, host, group.clone(), files, Arc::new(Mutex::new(cx)));
+        {
+            let mut pids = lock(&self.pids);
+            pids.by_host.insert(host, task.clone());
+            pids.tasks.insert(pid, task.clone());
+            pids.groups.insert(pid, group.clone());
+        }
+        group.state().threads.push(task.clone());
+
+        let path = exec::find_in_path(self, &task, &cfg.argv, &cfg.envp)?;
+        if let Err(e) = exec::exec(self, &task, &path, cfg.argv, cfg.envp) {
+            self.platform().kill(host).ok();
+            return Err(BootError::Exec {
+                path: String::from_utf8_lossy(&path).into_owned(),
+                errno: e.errno,
+            });
+        }
+        let mut exit = lock(&self.exit);
+        while exit.is_none() {
+            exit = self.exited.wait(exit).unwrap_or_else(|p| p.into_inner());
+        }
+        Ok(exit.expect("loop ends when set"))
+    }
+
+    pub fn platform(&self) -> &Platform {
+        self.platform
+            .get()
+            .expect("the platform starts in Kernel::new")
+    }
+
+    fn start_control(self: &Arc<Kernel>) {
+        let (tx, rx) = channel::<Control>();
+        *lock(&self.control) = Some(tx);
+        let weak = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("sentry-control".into())
+            .spawn(move || {
+                for work in rx {
+                    let Some(k) = weak.upgrade() else { return };
+                    match work {
+                        Control::Exec { task, call, args } => {
+                            exec::exec_request(&k, &task, call, args)
+                        }
+                        Control::Signal { tid, signo } => {
+                            if let Err(e) = k.platform().resume_signal(tid, Some(signo)) {
+                                tracing::debug!("resume signal {signo} for {tid:?}: {e}");
+                            }
+                        }
+                    }
+                }
+            })
+            .expect("start the sentry control thread");
+    }
+
+    fn control(&self, work: Control) {
+        if let Some(tx) = lock(&self.control).as_ref() {
+            tx.send(work).ok();
+        }
+    }
+
+    fn on_event(self: &Arc<Kernel>, event: Event) {
+        match event {
+            Event::Syscall(trap) => crate::syscalls::dispatch(self, trap),
+            Event::Cloned {
+                parent,
+                child,
+                kind,
+            } => self.on_clone(parent, child, kind),
+            Event::Exited {
+                tid,
+                tgid: _,
+                status,
+                last,
+            } => self.on_exit(tid, status, last),
+            Event::ExecRequested { tid, call, args } => match self.task_by_host(tid) {
+                Some(task) => self.control(Control::Exec { task, call, args }),
+                None => tracing::warn!("exec from unknown thread {tid:?}"),
+            },
+            Event::Signal { tid, signal } => self.control(Control::Signal {
+                tid,
+                signo: signal.signo,
+            }),
+        }
+    }
+
+    pub fn task_by_host(&self, host: HostTid) -> Option<Arc<Task>> {
+        lock(&self.pids).by_host.get(&host).cloned()
+    }
+
+    pub fn task(&self, tid: Pid) -> Option<Arc<Task>> {
+        lock(&self.pids).tasks.get(&tid).cloned()
+    }
+
+    pub fn group(&self, pid: Pid) -> Option<Arc<ThreadGroup>> {
+        lock(&self.pids).groups.get(&pid).cloned()
+    }
+
+    /// All live processes, in pid order.
+    pub fn groups(&self) -> Vec<Arc<ThreadGroup>> {
+        let mut v: Vec<_> = lock(&self.pids).groups.values().cloned().collect();
+        v.sort_by_key(|g| g.pid);
+        v
+    }
+
+    fn on_clone(self: &Arc<Kernel>, parent: HostTid, child: HostTid, kind: CloneKind) {
+        let Some(p) = self.task_by_host(parent) else {
+            tracing::warn!("clone from unknown thread {parent:?}");
+            return;
+        };
+        let tid = match self.platform().ns_tid(child) {
+            Ok(tid) => tid,
+            Err(e) => {
+                tracing::warn!("id of new task {child:?}: {e}; killing it");
+                self.platform().kill(child).ok();
+                return;
+            }
+        };
+        let mut pids = lock(&self.pids);
+        let task = match kind {
+            CloneKind::Thread => {
+                let t = Task::new(tid, child, p.group.clone(), p.files.clone(), p.fs.clone());
+                p.group.state().threads.push(t.clone());
+                t
+            }
+            CloneKind::Process | CloneKind::Vfork => {
+                let (pgid, sid, image, rlimits) = {
+                    let s = p.group.state();
+                    (s.pgid, s.sid, s.image.clone(), s.rlimits)
+                };
+                let group = ThreadGroup::new(
+                    tid,
+                    child,
+                    Arc::downgrade(&p.group),
+                    pgid,
+                    sid,
+                    image,
+                    rlimits,
+                );
+                let fs = Arc::new(Mutex::new(p.fs_context()));
+                let t = Task::new(tid, child, group.clone(), Arc::new(p.files.fork()), fs);
+                group.state().threads.push(t.clone());
+                p.group.state().children.push(group.clone());
+                pids.groups.insert(tid, group);
+                t
+            }
+        };
+        pids.by_host.insert(child, task.clone());
+        pids.tasks.insert(tid, task);
+    }
+
+    fn on_exit(self: &Arc<Kernel>, host: HostTid, status: HostExit, last: bool) {
+        tracing::info!("exit of {host:?}: {status:?} last={last}");
+        let task = {
+            let mut pids = lock(&self.pids);
+            let Some(task) = pids.by_host.remove(&host) else {
+                return;
+            };
+            pids.tasks.remove(&task.tid);
+            task
+        };
+        task.park(None);
+        let group = task.group.clone();
+        let status = match status {
+            HostExit::Code(c) => ExitStatus::Exited(c),
+            HostExit::Signaled {
+                signal,
+                core_dumped,
+            } => ExitStatus::Signaled {
+                signal,
+                core_dumped,
+            },
+        };
+        {
+            let mut s = group.state();
+            s.threads.retain(|t| t.host != host);
+            if !last {
+                return;
+            }
+            s.exit = Some(status);
+        }
+        if group.pid == 1 {
+            self.end(status);
+            return;
+        }
+        // The host reaps the process (wait4 is native) and re-parents its
+        // orphans to init; the kernel's tables just follow.
+        if let Some(parent) = group.parent() {
+            parent.state().children.retain(|c| !Arc::ptr_eq(c, &group));
+        }
+        let orphans = std::mem::take(&mut group.state().children);
+        if let Some(init) = self.group(1) {
+            for c in &orphans {
+                c.state().parent = Arc::downgrade(&init);
+            }
+            init.state().children.extend(orphans);
+        }
+        lock(&self.pids).groups.remove(&group.pid);
+    }
+
+    /// Init is gone: every other process dies with it (as in a pid
+    /// namespace), and the sandbox reports init's status.
+    fn end(&self, status: ExitStatus) {
+        let others: Vec<HostTid> = lock(&self.pids).by_host.keys().copied().collect();
+        for host in others {
+            self.platform().kill(host).ok();
+        }
+        let exit = match status {
+            ExitStatus::Exited(c) => SandboxExit::Exited(c),
+            ExitStatus::Signaled { signal, .. } => SandboxExit::Signaled(signal),
+        };
+        *lock(&self.exit) = Some(exit);
+        self.exited.notify_all();
+    }
+}
+
+/// Creates the missing directories of `path` (mount points), as runtimes do.
+fn make_dirs(vfs: &Vfs, cx: &FsContext, path: &[u8]) {
+    let mut prefix = Vec::new();
+    for comp in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+        prefix.push(b'/');
+        prefix.extend_from_slice(comp);
+        if let Err(e) = vfs.mkdir(cx, At::Cwd, &prefix, 0o755) {
+            if e.errno != Errno::EEXIST {
+                tracing::debug!(
+                    "mount point {}: {}",
+                    String::from_utf8_lossy(&prefix),
+                    e.errno.name()
+                );
+                return;
+            }
+        }
+    }
+}
+
+/// Why a sandbox could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error("mount {path}: {}", errno.name())]
+    Mount { path: String, errno: Errno },
+    #[error("platform: {0}")]
+    Platform(String),
+    #[error("working directory {path}: {}", errno.name())]
+    Cwd { path: String, errno: Errno },
+    #[error("exec: {path:?}: {}", errno.name())]
+    Exec { path: String, errno: Errno },
+    #[error("exec: {0:?}: executable file not found in $PATH")]
+    NotFound(String),
+}
+
+impl BootError {
+    /// The exit status a runtime reports for this failure: 127 when the
+    /// program does not exist, 126 when it cannot be executed, else 1
+    /// (the conventions of shells and of runc).
+    pub fn exit_status(&self) -> i32 {
+        match self {
+            BootError::NotFound(_)
+            | BootError::Exec {
+                errno: Errno::ENOENT,
+                ..
+            } => 127,
+            BootError::Exec { .. } => 126,
+            _ => 1,
+        }
+    }
+}
+
+impl Kernel {
+    /// `Kernel::new` then `Kernel::run`, for callers with nothing to do in
+    /// between.
+    pub fn boot(mut cfg: BootConfig) -> Result<SandboxExit, BootError> {
+        let k = Kernel::new(&mut cfg)?;
+        k.run(cfg)
+    }
+}

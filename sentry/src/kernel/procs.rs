@@ -1,0 +1,145 @@
+//! The kernel as the source of `/proc`: what procfs shows about processes
+//! comes from the kernel's task tables.
+
+use super::task::{Task, ThreadGroup};
+use super::Kernel;
+use crate::vfs::procfs::{CapSets, FdEntry, MountView, ProcessInfo, ProcessSource, Rlimit};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+/// Filled in once the kernel exists (procfs is mounted while it is built).
+#[derive(Default)]
+pub struct KernelProcs(OnceLock<Weak<Kernel>>);
+
+impl KernelProcs {
+    pub fn set(&self, kernel: &Arc<Kernel>) {
+        let _ = self.0.set(Arc::downgrade(kernel));
+    }
+
+    fn kernel(&self) -> Option<Arc<Kernel>> {
+        self.0.get().and_then(Weak::upgrade)
+    }
+}
+
+fn info(k: &Kernel, g: &ThreadGroup, t: Option<&Arc<Task>>) -> ProcessInfo {
+    let s = g.state();
+    let task = t.cloned().or_else(|| s.threads.first().cloned());
+    let (cwd, root, creds, umask) = match &task {
+        Some(t) => {
+            let cx = t.fs_context();
+            (
+                k.vfs.path_of(&cx.root, &cx.cwd),
+                b"/".to_vec(),
+                cx.creds,
+                cx.umask,
+            )
+        }
+        None => (
+            b"/".to_vec(),
+            b"/".to_vec(),
+            crate::vfs::Credentials::root(),
+            0o022,
+        ),
+    };
+    ProcessInfo {
+        pid: t.map_or(g.pid, |t| t.tid),
+        tgid: g.pid,
+        // Not g.ppid(): that would take the state lock held here.
+        ppid: s.parent.upgrade().map_or(0, |p| p.pid),
+        pgid: s.pgid,
+        sid: s.sid,
+        comm: s.image.comm.clone(),
+        state: if s.exit.is_some() { 'Z' } else { 'S' },
+        cmdline: s.image.cmdline.clone(),
+        environ: s.image.environ.clone(),
+        exe: (!s.image.exe.is_empty()).then(|| s.image.exe.clone()),
+        cwd,
+        root,
+        uids: [creds.uid; 4],
+        gids: [creds.gid; 4],
+        groups: creds.groups.clone(),
+        umask,
+        threads: s.threads.len().max(1) as u32,
+        caps: CapSets {
+            permitted: creds.caps.0,
+            effective: creds.caps.0,
+            bounding: creds.caps.0,
+            ..CapSets::default()
+        },
+        rlimits: s
+            .rlimits
+            .iter()
+            .map(|&(cur, max)| Rlimit { cur, max })
+            .collect(),
+        ..ProcessInfo::default()
+    }
+}
+
+impl ProcessSource for KernelProcs {
+    fn pids(&self) -> Vec<i32> {
+        self.kernel()
+            .map_or_else(Vec::new, |k| k.groups().iter().map(|g| g.pid).collect())
+    }
+
+    fn process(&self, pid: i32) -> Option<ProcessInfo> {
+        let k = self.kernel()?;
+        let g = k.group(pid)?;
+        Some(info(&k, &g, None))
+    }
+
+    fn threads(&self, pid: i32) -> Vec<i32> {
+        let Some(g) = self.kernel().and_then(|k| k.group(pid)) else {
+            return Vec::new();
+        };
+        let mut tids: Vec<i32> = g.state().threads.iter().map(|t| t.tid).collect();
+        tids.sort_unstable();
+        tids
+    }
+
+    fn thread(&self, pid: i32, tid: i32) -> Option<ProcessInfo> {
+        let k = self.kernel()?;
+        let t = k.task(tid)?;
+        if t.group.pid != pid {
+            return None;
+        }
+        Some(info(&k, &t.group, Some(&t)))
+    }
+
+    fn fds(&self, pid: i32) -> Vec<FdEntry> {
+        let Some(k) = self.kernel() else {
+            return Vec::new();
+        };
+        let Some(t) = k
+            .group(pid)
+            .and_then(|g| g.state().threads.first().cloned())
+        else {
+            return Vec::new();
+        };
+        let root = t.fs_context().root;
+        t.files
+            .entries()
+            .into_iter()
+            .map(|(fd, e)| FdEntry::describe(&k.vfs, &root, fd, &e.file, e.cloexec))
+            .collect()
+    }
+
+    fn mount_view(&self, pid: i32) -> Option<MountView> {
+        let k = self.kernel()?;
+        let t = k.group(pid)?.state().threads.first().cloned()?;
+        Some(MountView {
+            vfs: k.vfs.clone(),
+            root: t.fs_context().root,
+        })
+    }
+
+    fn hostname(&self) -> Vec<u8> {
+        self.kernel()
+            .map(|k| k.hostname.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .unwrap_or_default()
+    }
+
+    fn uptime(&self) -> Duration {
+        self.kernel()
+            .map_or(Duration::ZERO, |k| k.started.elapsed())
+    }
+}

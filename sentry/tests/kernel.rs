@@ -1,0 +1,140 @@
+//! End-to-end tests of the kernel: real static programs (busybox) run in a
+//! sandbox whose root is served by the gofer's backend over lisafs, with
+//! their output compared to what Linux prints.
+
+use gofer::backend::{HostBackend, ProcSelfFd};
+use lisafs::{ServeOptions, Socket};
+use rustix::fs::{Mode, OFlags};
+use sentry::boot::{BootConfig, MountConfig, MountSource, SandboxExit, UserConfig};
+use sentry::kernel::Kernel;
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+/// A rootfs with busybox and its applet links, or `None` if the host has no
+/// static busybox.
+fn busybox_root() -> Option<tempfile::TempDir> {
+    let busybox = Path::new("/bin/busybox");
+    if !busybox.exists() {
+        eprintln!("skipped: no /bin/busybox (install busybox-static)");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(busybox, bin.join("busybox")).unwrap();
+    for applet in [
+        "sh", "echo", "cat", "ls", "true", "false", "mkdir", "rm", "mv", "ln", "wc", "sleep",
+    ] {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+    }
+    for d in ["tmp", "etc", "proc", "dev"] {
+        std::fs::create_dir_all(dir.path().join(d)).unwrap();
+    }
+    Some(dir)
+}
+
+fn serve(root: &Path) -> Socket {
+    let root_fd: OwnedFd = rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .unwrap();
+    let proc = ProcSelfFd::open().unwrap();
+    let (client, server) = Socket::pair().unwrap();
+    std::thread::spawn(move || {
+        let backend = HostBackend::new(root_fd, proc);
+        lisafs::serve(&backend, server, ServeOptions::default())
+    });
+    client
+}
+
+/// Runs `argv` in a sandbox on `root`; returns its exit and its stdout.
+fn run(root: &Path, argv: &[&str], stdin: &[u8]) -> (SandboxExit, String) {
+    let (out_r, out_w) = rustix::pipe::pipe().unwrap();
+    let (in_r, in_w) = rustix::pipe::pipe().unwrap();
+    let err: OwnedFd = std::io::stderr().as_fd().try_clone_to_owned().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let mut f = std::fs::File::from(in_w);
+        let _ = std::io::Write::write_all(&mut f, &data);
+    });
+    if std::env::var_os("VIGIL_STRACE").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    let cfg = BootConfig {
+        root: MountSource::Gofer {
+            socket: serve(root),
+            exclusive: true,
+        },
+        root_readonly: false,
+        mounts: vec![
+            MountConfig {
+                destination: b"/proc".to_vec(),
+                source: MountSource::Proc,
+                readonly: false,
+            },
+            MountConfig {
+                destination: b"/dev".to_vec(),
+                source: MountSource::Dev,
+                readonly: false,
+            },
+            MountConfig {
+                destination: b"/tmp".to_vec(),
+                source: MountSource::Tmpfs { mode: 0o1777 },
+                readonly: false,
+            },
+        ],
+        argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        envp: vec![b"PATH=/bin".to_vec(), b"HOME=/".to_vec()],
+        cwd: b"/".to_vec(),
+        user: UserConfig::default(),
+        capabilities: u64::MAX,
+        hostname: b"sandbox".to_vec(),
+        rlimits: Vec::new(),
+        stdio: [in_r, out_w, err],
+        strace: std::env::var_os("VIGIL_STRACE").is_some(),
+    };
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::fs::File::from(out_r).read_to_string(&mut s).unwrap();
+        s
+    });
+    let exit = Kernel::boot(cfg).expect("boot");
+    writer.join().unwrap();
+    (exit, reader.join().unwrap())
+}
+
+#[test]
+fn echo_prints_and_exits() {
+    let Some(root) = busybox_root() else { return };
+    let (exit, out) = run(root.path(), &["echo", "hello", "world"], b"");
+    assert_eq!(out, "hello world\n");
+    assert_eq!(exit, SandboxExit::Exited(0));
+}
+
+#[test]
+fn shell_exit_code() {
+    let Some(root) = busybox_root() else { return };
+    let (exit, out) = run(root.path(), &["sh", "-c", "echo $((6*7)); exit 3"], b"");
+    assert_eq!(out, "42\n");
+    assert_eq!(exit, SandboxExit::Exited(3));
+}
+
+/// Runs the shell command in `VIGIL_SH` (for trying things by hand).
+#[test]
+fn manual_command() {
+    let Some(cmd) = std::env::var_os("VIGIL_SH") else {
+        return;
+    };
+    let Some(root) = busybox_root() else { return };
+    let (exit, out) = run(
+        root.path(),
+        &["sh", "-c", cmd.to_str().unwrap()],
+        b"stdin data\n",
+    );
+    println!("exit {exit:?}\n---\n{out}---");
+}
