@@ -20,6 +20,10 @@ pub enum Action {
     Notify,
     /// Kill the whole stub process.
     Kill,
+    /// Go on with the following rules as if this one had not matched (the
+    /// next rule for the same call, or the default). Only valid as a rule's
+    /// `otherwise`; it lets several rules split one call three or more ways.
+    Next,
 }
 
 impl Action {
@@ -30,6 +34,7 @@ impl Action {
             Action::Trace(d) => SECCOMP_RET_TRACE | u32::from(d),
             Action::Notify => SECCOMP_RET_USER_NOTIF,
             Action::Kill => SECCOMP_RET_KILL_PROCESS,
+            Action::Next => unreachable!("Action::Next is not a filter verdict"),
         }
     }
 }
@@ -43,6 +48,9 @@ pub enum Cond {
     AnySet { arg: u8, mask: u32 },
     /// `arg & mask == 0`.
     NoneSet { arg: u8, mask: u32 },
+    /// Every bit of `set` is set and every bit of `clear` is clear:
+    /// `arg & (set | clear) == set`.
+    SetAndClear { arg: u8, set: u32, clear: u32 },
     /// `arg` is one of the values.
     OneOf { arg: u8, values: &'static [u32] },
     /// `arg` is none of the values.
@@ -65,6 +73,11 @@ pub struct Rule {
 pub const TRACE_EXECVE: u16 = 1;
 /// The data tag of the `RET_TRACE` stop for `execveat`.
 pub const TRACE_EXECVEAT: u16 = 2;
+/// The data tag of the `RET_TRACE` stop for `vfork` (made a `fork`).
+pub const TRACE_VFORK: u16 = 3;
+/// The data tag of the `RET_TRACE` stop for a `clone` of a process that
+/// would share memory or suspend its parent (made a plain fork-like clone).
+pub const TRACE_CLONE_VM: u16 = 4;
 
 const fn rule(nr: i64, then: Action, why: &'static str) -> Rule {
     Rule {
@@ -132,11 +145,35 @@ pub const STUB_RULES: &[Rule] = &[
     rule(libc::SYS_rt_sigreturn, Action::Allow, "returns from a host-built signal frame"),
     rule(libc::SYS_sigaltstack, Action::Allow, "the host builds signal frames for the stub"),
     rule(libc::SYS_restart_syscall, Action::Allow, "restarts an interrupted native sleep or futex"),
+    Rule {
+        nr: libc::SYS_clone,
+        cond: Some(Cond::SetAndClear {
+            arg: 0,
+            set: libc::CLONE_VM as u32,
+            clear: libc::CLONE_THREAD as u32 | CLONE_FORBIDDEN,
+        }),
+        then: Action::Trace(TRACE_CLONE_VM),
+        otherwise: Action::Next,
+        why: "a process sharing its parent's memory would take the parent's image down at its exec; the tracer makes it a copy",
+    },
+    Rule {
+        nr: libc::SYS_clone,
+        cond: Some(Cond::SetAndClear {
+            arg: 0,
+            set: libc::CLONE_VFORK as u32,
+            clear: libc::CLONE_THREAD as u32 | CLONE_FORBIDDEN,
+        }),
+        then: Action::Trace(TRACE_CLONE_VM),
+        otherwise: Action::Next,
+        why: "the sentry's exec is no host exec, so a vfork parent would stay suspended until the child exits; the tracer drops the flag",
+    },
     checked(
         libc::SYS_clone,
         Cond::NoneSet { arg: 0, mask: CLONE_FORBIDDEN },
         "threads and forks are host tasks, reported to the tracer; namespaces and untraced children are not",
     ),
+    rule(libc::SYS_fork, Action::Allow, "the same as clone(SIGCHLD), which is native"),
+    rule(libc::SYS_vfork, Action::Trace(TRACE_VFORK), "a shared-memory child would take the parent's image down at its exec; the tracer makes it a fork"),
     rule(libc::SYS_getpid, Action::Allow, "in the sandbox's own pid namespace the host answers with the sandbox's ids"),
     rule(libc::SYS_gettid, Action::Allow, "in the sandbox's own pid namespace the host answers with the sandbox's ids"),
     rule(libc::SYS_getppid, Action::Allow, "in the sandbox's own pid namespace the host answers with the sandbox's ids"),
@@ -152,6 +189,14 @@ pub const STUB_RULES: &[Rule] = &[
     rule(libc::SYS_pause, Action::Allow, "waits for a natively delivered signal"),
     rule(libc::SYS_rt_sigtimedwait, Action::Allow, "waits on the native signal mask"),
     rule(libc::SYS_rt_sigpending, Action::Allow, "reads the native signal state"),
+    rule(libc::SYS_setitimer, Action::Allow, "interval timers signal the stub process itself, natively"),
+    rule(libc::SYS_getitimer, Action::Allow, "interval timers signal the stub process itself, natively"),
+    rule(libc::SYS_alarm, Action::Allow, "interval timers signal the stub process itself, natively"),
+    rule(libc::SYS_timer_create, Action::Allow, "POSIX timers signal the stub's own threads (ids of its own pid namespace)"),
+    rule(libc::SYS_timer_settime, Action::Allow, "POSIX timers signal the stub's own threads (ids of its own pid namespace)"),
+    rule(libc::SYS_timer_gettime, Action::Allow, "POSIX timers signal the stub's own threads (ids of its own pid namespace)"),
+    rule(libc::SYS_timer_getoverrun, Action::Allow, "POSIX timers signal the stub's own threads (ids of its own pid namespace)"),
+    rule(libc::SYS_timer_delete, Action::Allow, "POSIX timers signal the stub's own threads (ids of its own pid namespace)"),
     rule(libc::SYS_clone3, Action::Errno(libc::ENOSYS as u16), "its flags sit behind a pointer BPF cannot read; libc falls back to clone"),
     rule(libc::SYS_exit, Action::Allow, "thread exit; the tracer reports it"),
     rule(libc::SYS_exit_group, Action::Allow, "process exit; the tracer reports it"),
@@ -178,6 +223,14 @@ pub const STUB_RULES: &[Rule] = &[
     rule(libc::SYS_execve, Action::Trace(TRACE_EXECVE), "the sentry loads the new image itself under ptrace"),
     rule(libc::SYS_execveat, Action::Trace(TRACE_EXECVEAT), "the sentry loads the new image itself under ptrace"),
 ];
+
+/// Whether the filter always runs `nr` natively (an unconditional allow
+/// rule); every other call may reach the sentry.
+pub fn always_native(nr: i64) -> bool {
+    STUB_RULES
+        .iter()
+        .any(|r| r.nr == nr && r.cond.is_none() && matches!(r.then, Action::Allow))
+}
 
 /// The action for a system call that matches no rule.
 pub const DEFAULT_ACTION: Action = Action::Notify;
@@ -206,40 +259,57 @@ pub fn assemble(rules: &[Rule]) -> Vec<libc::sock_filter> {
     p
 }
 
-/// The instructions run once `nr` matched; every path ends in a return, so
-/// the accumulator may be clobbered.
+/// The instructions run once `nr` matched, laid out as tests, then the
+/// `then` return, then the `otherwise` instruction last. Every path ends in a
+/// return except `otherwise` = [`Action::Next`], which reloads the call number
+/// and falls through to the following rule; so the accumulator may be
+/// clobbered.
 fn rule_block(r: &Rule) -> Vec<libc::sock_filter> {
     let ins = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    assert!(r.then != Action::Next, "Action::Next only as `otherwise`");
     let then = ins(BPF_RET_K, 0, 0, r.then.ret_value());
-    let otherwise = ins(BPF_RET_K, 0, 0, r.otherwise.ret_value());
+    let otherwise = match r.otherwise {
+        Action::Next => ins(BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_NR),
+        a => ins(BPF_RET_K, 0, 0, a.ret_value()),
+    };
     let Some(cond) = r.cond else {
         return vec![then];
     };
     let load = |arg: u8| ins(BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_ARGS + 8 * u32::from(arg));
-    match cond {
-        Cond::AnySet { arg, mask } => {
-            vec![load(arg), ins(BPF_JMP_JSET_K, 0, 1, mask), then, otherwise]
-        }
-        Cond::NoneSet { arg, mask } => {
-            vec![load(arg), ins(BPF_JMP_JSET_K, 1, 0, mask), then, otherwise]
-        }
-        Cond::OneOf { arg, values } | Cond::NoneOf { arg, values } => {
-            let (hit, miss) = match cond {
-                Cond::OneOf { .. } => (then, otherwise),
-                _ => (otherwise, then),
-            };
+    let mut b = match cond {
+        Cond::AnySet { arg, mask } => vec![load(arg), ins(BPF_JMP_JSET_K, 0, 1, mask)],
+        Cond::NoneSet { arg, mask } => vec![load(arg), ins(BPF_JMP_JSET_K, 1, 0, mask)],
+        Cond::SetAndClear { arg, set, clear } => vec![
+            load(arg),
+            ins(BPF_ALU_AND_K, 0, 0, set | clear),
+            ins(BPF_JMP_JEQ_K, 0, 1, set),
+        ],
+        Cond::OneOf { arg, values } => {
             let mut b = vec![load(arg)];
             let n = values.len();
             for (i, v) in values.iter().enumerate() {
-                // Jump over the remaining compares and the miss return.
-                let to_hit = u8::try_from(n - i).expect("small value list");
-                b.push(ins(BPF_JMP_JEQ_K, to_hit, 0, *v));
+                // A hit jumps over the remaining compares to `then`; the
+                // last miss skips `then`.
+                let to_then = u8::try_from(n - 1 - i).expect("small value list");
+                let jf = u8::from(i == n - 1);
+                b.push(ins(BPF_JMP_JEQ_K, to_then, jf, *v));
             }
-            b.push(miss);
-            b.push(hit);
             b
         }
-    }
+        Cond::NoneOf { arg, values } => {
+            let mut b = vec![load(arg)];
+            let n = values.len();
+            for (i, v) in values.iter().enumerate() {
+                // A hit jumps over the remaining compares and `then`.
+                let to_otherwise = u8::try_from(n - i).expect("small value list");
+                b.push(ins(BPF_JMP_JEQ_K, to_otherwise, 0, *v));
+            }
+            b
+        }
+    };
+    b.push(then);
+    b.push(otherwise);
+    b
 }
 
 #[cfg(test)]
@@ -264,6 +334,7 @@ mod tests {
                     acc = u32::from_le_bytes(data[o..o + 4].try_into().unwrap());
                 }
                 BPF_RET_K => return i.k,
+                BPF_ALU_AND_K => acc &= i.k,
                 c => {
                     let taken = match c {
                         BPF_JMP_JEQ_K => acc == i.k,
@@ -322,10 +393,114 @@ mod tests {
                 SECCOMP_RET_USER_NOTIF
             );
         }
+        // A process sharing memory (posix_spawn's CLONE_VM | CLONE_VFORK),
+        // or only suspending its parent, stops for the tracer.
+        let spawn = (libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD) as u64;
+        for flags in [
+            spawn,
+            (libc::CLONE_VM | libc::SIGCHLD) as u64,
+            (libc::CLONE_VFORK | libc::SIGCHLD) as u64,
+        ] {
+            assert_eq!(
+                verdict(libc::SYS_clone, [flags, 0x1000, 0, 0, 0, 0]),
+                SECCOMP_RET_TRACE | u32::from(TRACE_CLONE_VM),
+                "flags {flags:#x}"
+            );
+        }
+        // ... unless it also asks for something forbidden: the sentry
+        // refuses that.
+        assert_eq!(
+            verdict(
+                libc::SYS_clone,
+                [spawn | libc::CLONE_NEWPID as u64, 0, 0, 0, 0, 0]
+            ),
+            SECCOMP_RET_USER_NOTIF
+        );
+        // What the tracer rewrites such a clone into is native.
+        assert_eq!(
+            verdict(libc::SYS_clone, [libc::SIGCHLD as u64, 0x1000, 0, 0, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+        assert_eq!(
+            verdict(libc::SYS_vfork, [0; 6]),
+            SECCOMP_RET_TRACE | u32::from(TRACE_VFORK)
+        );
+        assert_eq!(verdict(libc::SYS_fork, [0; 6]), SECCOMP_RET_ALLOW);
         assert_eq!(
             verdict(libc::SYS_clone3, [0; 6]),
             SECCOMP_RET_ERRNO | libc::ENOSYS as u32
         );
+    }
+
+    #[test]
+    fn conditions_and_fall_through_assemble_as_written() {
+        const TWO: &[u32] = &[7, 9];
+        let rules = [
+            Rule {
+                nr: 1,
+                cond: Some(Cond::SetAndClear {
+                    arg: 0,
+                    set: 0b0011,
+                    clear: 0b0100,
+                }),
+                then: Action::Errno(1),
+                otherwise: Action::Next,
+                why: "test",
+            },
+            Rule {
+                nr: 1,
+                cond: Some(Cond::OneOf {
+                    arg: 1,
+                    values: TWO,
+                }),
+                then: Action::Errno(2),
+                otherwise: Action::Next,
+                why: "test",
+            },
+            Rule {
+                nr: 1,
+                cond: Some(Cond::NoneOf {
+                    arg: 1,
+                    values: TWO,
+                }),
+                then: Action::Errno(3),
+                otherwise: Action::Kill,
+                why: "test",
+            },
+            Rule {
+                nr: 2,
+                cond: Some(Cond::AnySet { arg: 0, mask: 0b10 }),
+                then: Action::Allow,
+                otherwise: Action::Next,
+                why: "test",
+            },
+            Rule {
+                nr: 3,
+                cond: Some(Cond::NoneSet { arg: 0, mask: 0b10 }),
+                then: Action::Allow,
+                otherwise: Action::Errno(4),
+                why: "test",
+            },
+        ];
+        let prog = assemble(&rules);
+        let v = |nr: u32, a0: u64, a1: u64| run(&prog, AUDIT_ARCH_X86_64, nr, [a0, a1, 0, 0, 0, 0]);
+        let errno = |e: u32| SECCOMP_RET_ERRNO | e;
+        // SetAndClear: all of `set`, none of `clear`; other bits are free.
+        assert_eq!(v(1, 0b0011, 0), errno(1));
+        assert_eq!(v(1, 0b1011, 0), errno(1));
+        assert_eq!(v(1, 0xffff_ffff_0000_0003, 0), errno(1));
+        // Missing a `set` bit or having a `clear` bit falls through.
+        assert_eq!(v(1, 0b0001, 7), errno(2));
+        assert_eq!(v(1, 0b0111, 9), errno(2));
+        assert_eq!(v(1, 0b0111, 8), errno(3));
+        assert_eq!(v(1, 0, 0), errno(3));
+        // A fall-through from the last rule of a call reaches the default,
+        // even past rules for other calls.
+        assert_eq!(v(2, 0b10, 0), SECCOMP_RET_ALLOW);
+        assert_eq!(v(2, 0b01, 0), DEFAULT_ACTION.ret_value());
+        assert_eq!(v(3, 0b01, 0), SECCOMP_RET_ALLOW);
+        assert_eq!(v(3, 0b10, 0), errno(4));
+        assert_eq!(v(4, 0, 0), DEFAULT_ACTION.ret_value());
     }
 
     #[test]

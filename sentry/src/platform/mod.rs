@@ -44,6 +44,20 @@
 //!   changed) call, and a second `RET_TRACE` verdict is treated as *allow*:
 //!   resuming an `execve` stop without rewriting it would run the host's
 //!   `execve`. The platform therefore always rewrites it.
+//! * So a rewrite is safe only if the new call is never traced again (it
+//!   would run unchecked). Processes that would share their parent's memory are made
+//!   copies this way: `vfork` stops (`RET_TRACE`) and is rewritten to `fork`
+//!   (`orig_rax`); a `clone` with `CLONE_VM` or `CLONE_VFORK` but without
+//!   `CLONE_THREAD` (posix_spawn) has both flags cleared in `rdi`, other
+//!   flags and the new stack in `rsi` kept. Both new forms are native (or,
+//!   with a forbidden clone flag, notified), never traced.
+//! * The rewritten call's ptrace event is the plain fork/clone one
+//!   (`PTRACE_EVENT_FORK` for exit signal `SIGCHLD`, else `_CLONE`), read
+//!   with the rewritten flags, so the child is a [`CloneKind::Process`]: its
+//!   in-place image installation unmaps only its own copy. The chosen
+//!   semantics: the parent is not suspended, and the child's memory writes
+//!   before its exec or exit are not seen by the parent — invisible to a
+//!   program that uses vfork as specified (the child only execs or `_exit`s).
 //! * `rip` may be changed at the seccomp stop: with the call skipped, the
 //!   thread returns to user mode at the new `rip`. The platform sends it to
 //!   the trampoline's `int3`, which gives a plain `SIGTRAP` signal-delivery
@@ -62,13 +76,19 @@
 //!   first trapped syscall.
 //! * A non-leader thread's exit is reported at once; a thread-group leader's
 //!   exit is reported only after all its other threads are gone.
-//! * Any host signal to a thread blocked in a user notification (even one
-//!   whose action is "ignore", such as `SIGCHLD`: a traced thread never
-//!   ignores signals at generation) aborts the notification with
-//!   `-ERESTARTSYS`; after the signal stop the host restarts the call, which
-//!   reaches the sentry again as a new notification. The kernel must treat a
-//!   [`ReplyError::Gone`] answer as "the call will come back or the thread
-//!   is dead", never as an error.
+//! * The stub filter is installed with `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`:
+//!   a host signal (even one whose action is "ignore", such as `SIGCHLD`: a
+//!   traced thread never ignores signals at generation) aborts a
+//!   notification only until the sentry has received it, with
+//!   `-ERESTARTSYS`; the tracer rewrites that to `-ERESTARTNOINTR` at the
+//!   signal stop, so the call (which never happened) restarts whatever the
+//!   handler's `SA_RESTART` says, and reaches the sentry again. Once
+//!   received, only a fatal signal ends the wait: the kernel interrupts a
+//!   call it parks itself ([`Reply::interrupt`]: `-ERESTARTSYS`, kept as is
+//!   by the tracer), and image installation releases the other threads'
+//!   held calls with `-EINTR` after asking them to stop. The kernel must
+//!   treat a [`ReplyError::Gone`] answer as "the call will come back or the
+//!   thread is dead", never as an error.
 //! * A stub forked from a sentry thread inherits that thread's rseq
 //!   registration; once the old image is unmapped the host's rseq update
 //!   faults (`SIGSEGV` at the next return to user mode). Image installation
@@ -142,7 +162,11 @@ pub enum CloneKind {
     Thread,
     /// A new process (`fork`, or `clone` without `CLONE_THREAD`).
     Process,
-    /// A new process whose parent waits until it execs or exits (`vfork`).
+    /// A new process whose parent waits until it execs or exits. The stub
+    /// filter turns shared-memory and suspending process creation (`vfork`,
+    /// `clone` with `CLONE_VM` or `CLONE_VFORK` without `CLONE_THREAD`) into
+    /// plain forks, reported as [`CloneKind::Process`], so stubs never
+    /// produce this kind.
     Vfork,
 }
 
@@ -368,6 +392,15 @@ impl Platform {
     pub fn ns_tid(&self, tid: HostTid) -> Result<i32, PlatformError> {
         let status = procfs::read_status(self.tracer.proc(), tid)?;
         procfs::ns_tid(&status, tid)
+    }
+
+    /// Whether stub thread `tid` has a signal pending that it does not
+    /// block. Used to interrupt a system call the sentry holds: waits for
+    /// an answer are not interrupted by signals once the sentry has received
+    /// the call, so the kernel checks for them itself.
+    pub fn signal_deliverable(&self, tid: HostTid) -> Result<bool, PlatformError> {
+        let status = procfs::read_status(self.tracer.proc(), tid)?;
+        procfs::signal_deliverable(&status, tid)
     }
 
     /// Memory of a stub thread that the caller knows is alive (prefer

@@ -38,6 +38,12 @@ pub struct Listener {
     /// installation). Their notifications are ours, never the application's,
     /// and are continued natively.
     injecting: Mutex<HashSet<i32>>,
+    /// Threads whose call the sentry ended with `ERESTARTSYS` because a
+    /// signal was due; see [`Reply::interrupt`].
+    interrupted: Mutex<HashSet<i32>>,
+    /// The call each thread is blocked in, received and not yet answered
+    /// (thread id to notification id).
+    outstanding: Mutex<std::collections::HashMap<i32, u64>>,
 }
 
 impl Listener {
@@ -54,6 +60,8 @@ impl Listener {
         Ok(Arc::new(Listener {
             fd,
             injecting: Mutex::new(HashSet::new()),
+            interrupted: Mutex::new(HashSet::new()),
+            outstanding: Mutex::new(std::collections::HashMap::new()),
         }))
     }
 
@@ -64,6 +72,38 @@ impl Listener {
         } else {
             set.remove(&tid.0);
         }
+    }
+
+    /// Fails the call `tid` is blocked in, if the sentry holds one, with
+    /// `EINTR`: a thread whose call the sentry holds waits killably only, so
+    /// a thread that `execve` must stop is released this way (it is stopped
+    /// on its way back to user mode and never sees the answer). The
+    /// kernel's own answer to that call later finds it gone.
+    pub(crate) fn abort_outstanding(&self, tid: i32) {
+        let id = self
+            .outstanding
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&tid);
+        if let Some(id) = id {
+            let _ = self.send(id, 0, -libc::EINTR, 0);
+        }
+    }
+
+    fn answered(&self, tid: HostTid, id: u64) {
+        let mut map = self.outstanding.lock().unwrap_or_else(|e| e.into_inner());
+        if map.get(&tid.0) == Some(&id) {
+            map.remove(&tid.0);
+        }
+    }
+
+    /// Whether the sentry ended `tid`'s last call with `ERESTARTSYS`
+    /// (consumes the mark).
+    pub(crate) fn take_interrupted(&self, tid: i32) -> bool {
+        self.interrupted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&tid)
     }
 
     fn is_injecting(&self, tid: i32) -> bool {
@@ -214,9 +254,15 @@ pub(crate) fn receive_loop(listener: Arc<Listener>, sink: Arc<dyn EventSink>) {
                 listener: listener.clone(),
                 id: n.id,
                 nr: i64::from(n.data.nr),
+                tid: HostTid(tid),
                 answered: false,
             },
         };
+        listener
+            .outstanding
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(tid, n.id);
         sink.deliver(Event::Syscall(trap));
     }
 }
@@ -273,6 +319,7 @@ pub struct Reply {
     listener: Arc<Listener>,
     id: u64,
     nr: i64,
+    tid: HostTid,
     answered: bool,
 }
 
@@ -280,13 +327,30 @@ impl Reply {
     /// The call returns `v` (a non-negative result, or any raw value).
     pub fn value(mut self, v: i64) -> Result<(), ReplyError> {
         self.answered = true;
+        self.listener.answered(self.tid, self.id);
         self.listener.send(self.id, v, 0, 0)
     }
 
     /// The call fails with `errno` (positive, e.g. `libc::ENOSYS`).
     pub fn errno(mut self, errno: i32) -> Result<(), ReplyError> {
         self.answered = true;
+        self.listener.answered(self.tid, self.id);
         self.listener.send(self.id, 0, -errno.abs(), 0)
+    }
+
+    /// Ends a call the sentry was holding because a signal is due to its
+    /// thread: it returns `ERESTARTSYS`, which the host turns into `EINTR` or
+    /// a restart by the handler's `SA_RESTART`, as for a blocked Linux call.
+    pub fn interrupt(mut self) -> Result<(), ReplyError> {
+        const ERESTARTSYS: i32 = 512;
+        self.answered = true;
+        self.listener.answered(self.tid, self.id);
+        self.listener
+            .interrupted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(self.tid.0);
+        self.listener.send(self.id, 0, -ERESTARTSYS, 0)
     }
 
     /// Lets a file-backed `mmap` run natively, typically after
@@ -298,6 +362,7 @@ impl Reply {
             return Err(ReplyError::NotMmap(self.nr));
         }
         self.answered = true;
+        self.listener.answered(self.tid, self.id);
         self.listener
             .send(self.id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE)
     }
@@ -324,6 +389,7 @@ impl Reply {
 impl Drop for Reply {
     fn drop(&mut self) {
         if !self.answered {
+            self.listener.answered(self.tid, self.id);
             let _ = self.listener.send(self.id, 0, -libc::ENOSYS, 0);
         }
     }

@@ -142,19 +142,32 @@ pub fn ns_tid(status: &str, tid: HostTid) -> Result<i32, PlatformError> {
     Ok(last)
 }
 
-/// Whether the process has a handler installed for `sig` (`SigCgt:`).
-pub fn catches(status: &str, sig: i32, tid: HostTid) -> Result<bool, PlatformError> {
+/// A signal mask line of the status file (`SigCgt`, `SigPnd`, ...).
+fn mask(status: &str, key: &'static str, tid: HostTid) -> Result<u64, PlatformError> {
     let bad = |reason| PlatformError::Procfs { tid, reason };
-    let mut f = fields(status, "SigCgt").ok_or(bad("no single SigCgt line"))?;
-    let hex = f.next().ok_or(bad("empty SigCgt"))?;
+    let mut f = fields(status, key).ok_or(bad("missing or repeated signal mask line"))?;
+    let hex = f.next().ok_or(bad("empty signal mask"))?;
     if f.next().is_some() || hex.is_empty() || hex.len() > 16 {
-        return Err(bad("malformed SigCgt"));
+        return Err(bad("malformed signal mask"));
     }
     if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad("malformed SigCgt"));
+        return Err(bad("malformed signal mask"));
     }
-    let mask = u64::from_str_radix(hex, 16).map_err(|_| bad("malformed SigCgt"))?;
-    Ok((1..=64).contains(&sig) && mask & (1u64 << (sig - 1)) != 0)
+    u64::from_str_radix(hex, 16).map_err(|_| bad("malformed signal mask"))
+}
+
+/// Whether the process has a handler installed for `sig` (`SigCgt:`).
+pub fn catches(status: &str, sig: i32, tid: HostTid) -> Result<bool, PlatformError> {
+    let m = mask(status, "SigCgt", tid)?;
+    Ok((1..=64).contains(&sig) && m & (1u64 << (sig - 1)) != 0)
+}
+
+/// Whether a signal is pending for the thread and not blocked by it
+/// (`SigPnd`/`ShdPnd` against `SigBlk`): it would be delivered as soon as
+/// the thread returned to user mode.
+pub fn signal_deliverable(status: &str, tid: HostTid) -> Result<bool, PlatformError> {
+    let pending = mask(status, "SigPnd", tid)? | mask(status, "ShdPnd", tid)?;
+    Ok(pending & !mask(status, "SigBlk", tid)? != 0)
 }
 
 #[cfg(test)]

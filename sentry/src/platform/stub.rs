@@ -23,6 +23,8 @@ pub const SCRATCH_ADDR: u64 = TRAMPOLINE_ADDR + PAGE_SIZE;
 pub const EXIT_READY_PIPE: i32 = 101;
 pub const EXIT_TRAMPOLINE: i32 = 102;
 pub const EXIT_SECCOMP: i32 = 103;
+/// Exit code of a stub that could not drop its capabilities.
+pub const EXIT_CAPS: i32 = 105;
 pub const EXIT_RESUMED: i32 = 104;
 
 /// Creates a stub child with a raw `clone(CLONE_NEWPID | SIGCHLD)`, so it is
@@ -119,11 +121,23 @@ unsafe fn stub_child(ready: i32, prog: *const libc::sock_fprog) -> ! {
         if r != 0 {
             libc::syscall(libc::SYS_exit_group, EXIT_TRAMPOLINE);
         }
+        // The application holds no host capability: the sentry emulates the
+        // ones the container is given. (The tracer keeps CAP_SYS_ADMIN to
+        // create pid namespaces; a stub must not inherit it.)
+        let header: [u32; 2] = [0x2008_0522 /* _LINUX_CAPABILITY_VERSION_3 */, 0];
+        let data = [0u32; 6];
+        if libc::syscall(libc::SYS_capset, header.as_ptr(), data.as_ptr()) != 0 {
+            libc::syscall(libc::SYS_exit_group, EXIT_CAPS);
+        }
         libc::syscall(libc::SYS_prctl, libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
         let fd = libc::syscall(
             libc::SYS_seccomp,
             SECCOMP_SET_MODE_FILTER,
-            SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            // Once the sentry has received a call, only a fatal signal ends
+            // the wait: a signal must not fail or restart a call the sentry
+            // may already have carried out. Calls the sentry parks are
+            // interrupted by the kernel itself (ERESTARTSYS).
+            SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
             prog,
         );
         if fd < 0 {

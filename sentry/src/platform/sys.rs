@@ -9,6 +9,7 @@ pub const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
 pub const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
 pub const SECCOMP_SET_MODE_FILTER: u32 = 1;
 pub const SECCOMP_FILTER_FLAG_NEW_LISTENER: u64 = 1 << 3;
+pub const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: u64 = 1 << 5;
 pub const SECCOMP_USER_NOTIF_FLAG_CONTINUE: u32 = 1;
 pub const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
 pub const SECCOMP_ADDFD_FLAG_SETFD: u32 = 1;
@@ -24,6 +25,8 @@ pub const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
 pub const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;
 pub const BPF_JMP_JSET_K: u16 = 0x05 | 0x40;
 pub const BPF_RET_K: u16 = 0x06;
+/// BPF_ALU | BPF_AND | BPF_K.
+pub const BPF_ALU_AND_K: u16 = 0x04 | 0x50;
 
 // Offsets into `struct seccomp_data`.
 pub const SECCOMP_DATA_NR: u32 = 0;

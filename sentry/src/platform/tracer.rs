@@ -16,7 +16,7 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use super::filter::{self, TRACE_EXECVE, TRACE_EXECVEAT};
+use super::filter::{self, TRACE_CLONE_VM, TRACE_EXECVE, TRACE_EXECVEAT, TRACE_VFORK};
 use super::notify::{receive_loop, Listener};
 use super::procfs;
 use super::stub::{self, SCRATCH_ADDR, TRAMPOLINE_INT3, TRAMPOLINE_SYSCALL};
@@ -345,6 +345,10 @@ struct Tracer {
     /// Init groups the platform killed for an unhandled fault, with the
     /// fault's signal (reported instead of the `SIGKILL`).
     fatal: HashMap<i32, i32>,
+    /// Signals that arrived while a thread was running injected calls, to
+    /// deliver once its new image runs (a signal pending at `execve` stays
+    /// pending on Linux).
+    deferred: HashMap<i32, Vec<i32>>,
 }
 
 impl Tracer {
@@ -365,6 +369,7 @@ impl Tracer {
             doorbell,
             inits: HashSet::new(),
             fatal: HashMap::new(),
+            deferred: HashMap::new(),
         })
     }
 
@@ -610,6 +615,23 @@ impl Tracer {
         let call = match event_msg(tid).map(|m| m as u16) {
             Ok(TRACE_EXECVE) => ExecCall::Execve,
             Ok(TRACE_EXECVEAT) => ExecCall::Execveat,
+            Ok(TRACE_VFORK) => {
+                // `vfork` becomes `fork`: a child sharing the parent's memory
+                // would take the parent's image down at its in-place exec.
+                // A correct vfork child only execs or exits, so losing the
+                // sharing (the child's writes stay its own) and the parent's
+                // suspension is invisible to it.
+                return self.rewrite_fork(tid, |r| r.orig_rax = libc::SYS_fork as u64);
+            }
+            Ok(TRACE_CLONE_VM) => {
+                // Likewise for a process-creating `clone` with `CLONE_VM` or
+                // `CLONE_VFORK` (posix_spawn): both go, every other flag and
+                // argument stays. The child runs on its own copy of the new
+                // stack in `rsi`, which holds what the parent put there.
+                return self.rewrite_fork(tid, |r| {
+                    r.rdi &= !((libc::CLONE_VM | libc::CLONE_VFORK) as u64);
+                });
+            }
             _ => {
                 // No other rule traces; skip whatever this is.
                 let _ = self.skip_syscall(tid, -i64::from(libc::ENOSYS));
@@ -625,6 +647,28 @@ impl Tracer {
             call,
             args: [r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9],
         });
+    }
+
+    /// At a seccomp stop for a call that must create a process by copy:
+    /// applies `rewrite` to the registers and resumes into the changed call.
+    ///
+    /// The host runs the seccomp filter again on the changed call, and a
+    /// second `RET_TRACE` verdict there would mean *allow*. That is safe
+    /// because neither result can be traced again: `fork` is native, and a
+    /// `clone` without `CLONE_VM`/`CLONE_VFORK` is native or, with a
+    /// forbidden flag, notified to the sentry (notification and every other
+    /// verdict are honoured on the re-run). The fork/clone event that follows
+    /// is `PTRACE_EVENT_FORK`/`_CLONE` with flags lacking `CLONE_THREAD`, so
+    /// the child is reported as [`CloneKind::Process`].
+    fn rewrite_fork(&mut self, tid: i32, rewrite: impl FnOnce(&mut libc::user_regs_struct)) {
+        let Ok(mut r) = get_regs(tid) else { return };
+        rewrite(&mut r);
+        if set_regs(tid, &r).is_err() {
+            // Never let the unchanged call run.
+            let _ = self.skip_syscall(tid, -i64::from(libc::EAGAIN));
+            return;
+        }
+        let _ = cont(tid, 0);
     }
 
     /// At a seccomp stop: skip the call, make it return `ret`, resume.
@@ -649,6 +693,7 @@ impl Tracer {
         // host delivers them exactly as Linux would; what the host kernel
         // generates itself (faults, SIGCHLD) is the kernel's decision.
         let user_sent = code <= 0;
+        self.restart_unreceived_call(tid);
         if user_sent {
             let _ = cont(tid, sig);
             return;
@@ -676,6 +721,33 @@ impl Tracer {
                 fault_addr,
             },
         });
+    }
+
+    /// A signal can abort a trapped call before the sentry has received it
+    /// (afterwards the stub's wait is killable only). Such a call never
+    /// happened, so it must restart whatever the handler's `SA_RESTART`:
+    /// Linux would have completed a non-blocking call and delivered the
+    /// signal after it. The host reports these as `ERESTARTSYS`; rewritten
+    /// here to `ERESTARTNOINTR` before the host acts on it. Calls the sentry
+    /// itself ended with `ERESTARTSYS` ([`Reply::interrupt`]) keep it.
+    fn restart_unreceived_call(&self, tid: i32) {
+        const ERESTARTSYS: i64 = 512;
+        const ERESTARTNOINTR: i64 = 513;
+        let Some(t) = self.threads.get(&tid) else {
+            return;
+        };
+        let by_sentry = t.listener.take_interrupted(tid);
+        let Ok(mut regs) = get_regs(tid) else {
+            return;
+        };
+        let nr = regs.orig_rax as i64;
+        if nr < 0 || regs.rax as i64 != -ERESTARTSYS || by_sentry || filter::always_native(nr) {
+            return;
+        }
+        regs.rax = (-ERESTARTNOINTR) as u64;
+        if let Err(e) = set_regs(tid, &regs) {
+            tracing::debug!("restart of an unreceived call of {tid}: {e}");
+        }
     }
 
     fn expect_state(&self, tid: i32, ok: &[State], expected: &'static str) -> Result<State> {
@@ -889,9 +961,16 @@ impl Tracer {
         listener.set_injecting(HostTid(tid), true);
         let r = self.install_locked(tid, state, image, &listener);
         listener.set_injecting(HostTid(tid), false);
+        let deferred = self.deferred.remove(&tid).unwrap_or_default();
         match r {
             Ok(()) => {
                 self.set_state(tid, State::Running);
+                let tgid = self.threads.get(&tid).map_or(tid, |t| t.tgid);
+                for sig in deferred {
+                    // Queued again now that the new image runs; it passes
+                    // through as a user-sent signal.
+                    let _ = tgkill(tgid, tid, sig);
+                }
                 Ok(())
             }
             Err(PlatformError::Gone(t)) => Err(PlatformError::Gone(t)),
@@ -1101,8 +1180,14 @@ impl Tracer {
                         "signal {sig} during injection"
                     )));
                 }
+                Wait::Stopped { sig, event: 0 } if sig != libc::SIGSTOP => {
+                    // A signal racing with the injection: kept for the new
+                    // image rather than delivered into the trampoline.
+                    self.deferred.entry(tid).or_default().push(sig);
+                    let _ = cont(tid, 0);
+                }
                 w => {
-                    tracing::debug!(tid, ?w, "dropping a stop during injection");
+                    tracing::debug!(tid, ?w, "resuming a stop during injection");
                     let _ = cont(tid, 0);
                 }
             }
@@ -1132,6 +1217,11 @@ impl Tracer {
                     && ptrace(libc::PTRACE_INTERRUPT, victim, 0, 0).is_err()
                 {
                     continue; // already dead; its exit comes through waitpid
+                }
+                // A thread blocked in a call the sentry holds only wakes for
+                // a fatal signal; release it (it stops before user code).
+                if let Some(t) = self.threads.get(&victim) {
+                    t.listener.abort_outstanding(victim);
                 }
                 match self.wait_for(victim) {
                     Err(_) => continue,
