@@ -430,6 +430,24 @@ mod tests {
         // SAFETY: the child only makes system calls and exits.
         match unsafe { fork() }.unwrap() {
             ForkResult::Child => {
+                // A private mount namespace first: should the filter ever
+                // let a forbidden mount through, it must not land on the
+                // host's tree.
+                // SAFETY: plain system calls with valid arguments.
+                let private = unsafe {
+                    libc::unshare(libc::CLONE_NEWNS) == 0
+                        && libc::mount(
+                            std::ptr::null(),
+                            c"/".as_ptr(),
+                            std::ptr::null(),
+                            libc::MS_REC | libc::MS_PRIVATE,
+                            std::ptr::null(),
+                        ) == 0
+                };
+                if !private {
+                    // SAFETY: as below.
+                    unsafe { libc::_exit(101) }
+                }
                 let code = match apply(&programs) {
                     Ok(()) => f(pid),
                     Err(_) => 100,
