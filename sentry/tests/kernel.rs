@@ -130,11 +130,13 @@ fn manual_command() {
     let Some(cmd) = std::env::var_os("VIGIL_SH") else {
         return;
     };
-    let Some(root) = busybox_root() else { return };
-    let (exit, out) = run(
-        root.path(),
-        &["sh", "-c", cmd.to_str().unwrap()],
-        b"stdin data\n",
-    );
+    let argv = ["sh", "-c", cmd.to_str().unwrap()];
+    let (exit, out) = match std::env::var_os("VIGIL_ROOT") {
+        Some(dir) => run(Path::new(&dir), &argv, b"stdin data\n"),
+        None => {
+            let Some(root) = busybox_root() else { return };
+            run(root.path(), &argv, b"stdin data\n")
+        }
+    };
     println!("exit {exit:?}\n---\n{out}---");
 }

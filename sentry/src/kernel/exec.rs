@@ -197,6 +197,10 @@ pub fn exec(
         aux,
     })
     .map_err(|e| SysError::from(Errno::from_raw(e.errno()).unwrap_or(Errno::E2BIG)))?;
+    let (args, env) = (
+        (stack.arg_start, stack.arg_end),
+        (stack.env_start, stack.env_end),
+    );
     let stack_base = top - STACK_SIZE;
     let stack_prot = if loaded.stack_executable {
         Prot::RW | Prot::EXEC
@@ -216,26 +220,36 @@ pub fn exec(
         entry: loaded.entry,
         stack_pointer: stack.sp,
     };
-    kernel
-        .platform()
-        .install_image(task.host, image)
-        .map_err(|e| {
-            tracing::warn!("exec {}: {e}", String::from_utf8_lossy(path));
-            SysError::from(Errno::ENOEXEC)
-        })?;
-
-    task.files.close_on_exec();
+    // What /proc shows about the process changes before the new program
+    // runs its first instruction, as with Linux's exec; restored if the
+    // image cannot be installed and the old program goes on.
     let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
-    let mut state = task.group.state();
-    state.image.comm = name[..name.len().min(15)].to_vec();
-    state.image.exe = kernel
-        .vfs
-        .path_of(&cx.root, &kernel.vfs.lookup(&cx, At::Cwd, path, true)?);
-    state.image.cmdline = loaded.argv.join(&0u8);
-    state.image.cmdline.push(0);
-    state.image.environ = envp.join(&0u8);
+    let mut cmdline = loaded.argv.join(&0u8);
+    cmdline.push(0);
+    let mut environ = envp.join(&0u8);
     if !envp.is_empty() {
-        state.image.environ.push(0);
+        environ.push(0);
+    }
+    let new = super::task::Image {
+        comm: name[..name.len().min(15)].to_vec(),
+        exe: kernel
+            .vfs
+            .path_of(&cx.root, &kernel.vfs.lookup(&cx, At::Cwd, path, true)?),
+        cmdline,
+        environ,
+        args,
+        env,
+    };
+    let old = std::mem::replace(&mut task.group.state().image, new);
+    // Close-on-exec descriptors go before the new program can run (it must
+    // find the lowest numbers free). The platform fails an image before
+    // tearing down the old one only for an invalid layout, which the loader
+    // never produces.
+    task.files.close_on_exec();
+    if let Err(e) = kernel.platform().install_image(task.host, image) {
+        tracing::warn!("exec {}: {e}", String::from_utf8_lossy(path));
+        task.group.state().image = old;
+        return Err(SysError::from(Errno::ENOEXEC));
     }
     Ok(())
 }

@@ -149,6 +149,9 @@ impl Kernel {
         let admin = FsContext::new(vfs.root());
         for m in std::mem::take(&mut cfg.mounts) {
             let shown = String::from_utf8_lossy(&m.destination).into_owned();
+            // Mount points exist even for mounts the sentry does not provide
+            // (as runc leaves them), so listings match.
+            make_dirs(&vfs, &admin, &m.destination);
             let Some(fs) = mount_fs(m.source, &deps).map_err(|e| BootError::Mount {
                 path: shown.clone(),
                 errno: e.errno,
@@ -156,7 +159,6 @@ impl Kernel {
             else {
                 continue;
             };
-            make_dirs(&vfs, &admin, &m.destination);
             vfs.mount(&admin, At::Cwd, &m.destination, fs, m.readonly)
                 .map_err(|e| BootError::Mount {
                     path: shown,
@@ -179,6 +181,7 @@ impl Kernel {
         let _ = kernel.platform.set(platform);
         deps.procs.set(&kernel);
         kernel.start_control();
+        kernel.start_signal_watch();
         Ok(kernel)
     }
 
@@ -204,8 +207,17 @@ impl Kernel {
 
         let files = Arc::new(FdTable::default());
         for (n, fd) in cfg.stdio.into_iter().enumerate() {
-            let inode = AnonInode::new(FileType::Fifo, 0o600, cx.creds.uid, cx.creds.gid);
-            let file = anon_file(inode, Box::new(HostFile::new(fd)), libc::O_RDWR as u32)
+            let host = Arc::new(HostFile::new(fd));
+            let again = host.clone();
+            let reopen: crate::vfs::anon::Reopen = Box::new(move |_| Ok(Box::new(again.clone())));
+            let inode = AnonInode::new(
+                FileType::Fifo,
+                0o600,
+                cx.creds.uid,
+                cx.creds.gid,
+                Some(reopen),
+            );
+            let file = anon_file(inode, Box::new(host), libc::O_RDWR as u32)
                 .map_err(|e| BootError::Platform(format!("stdio: {}", e.errno.name())))?;
             files
                 .insert_at(n as i32, file, false, fdtable::DEFAULT_NOFILE)
@@ -236,8 +248,15 @@ impl Kernel {
         }
         group.state().threads.push(task.clone());
 
-        let path = exec::find_in_path(self, &task, &cfg.argv, &cfg.envp)?;
-        if let Err(e) = exec::exec(self, &task, &path, cfg.argv, cfg.envp) {
+        let mut envp = cfg.envp;
+        if !envp.iter().any(|e| e.starts_with(b"HOME=")) {
+            // As runc does: the user's home from the container's passwd.
+            let mut home = b"HOME=".to_vec();
+            home.extend(self.home_of(&task, cfg.user.uid));
+            envp.push(home);
+        }
+        let path = exec::find_in_path(self, &task, &cfg.argv, &envp)?;
+        if let Err(e) = exec::exec(self, &task, &path, cfg.argv, envp) {
             self.platform().kill(host).ok();
             return Err(BootError::Exec {
                 path: String::from_utf8_lossy(&path).into_owned(),
@@ -249,6 +268,38 @@ impl Kernel {
             exit = self.exited.wait(exit).unwrap_or_else(|p| p.into_inner());
         }
         Ok(exit.expect("loop ends when set"))
+    }
+
+    /// The home directory of `uid` in the container's `/etc/passwd`, or `/`.
+    fn home_of(&self, task: &Task, uid: u32) -> Vec<u8> {
+        let cx = task.fs_context();
+        let passwd = self
+            .vfs
+            .open(&cx, At::Cwd, b"/etc/passwd", libc::O_RDONLY as u32, 0)
+            .and_then(|f| {
+                let mut data = vec![0u8; 64 << 10];
+                let n = f.pread(&mut data, 0)?;
+                data.truncate(n);
+                Ok(data)
+            })
+            .unwrap_or_default();
+        passwd
+            .split(|&b| b == b'\n')
+            .map(|l| l.split(|&b| b == b':').collect::<Vec<_>>())
+            .find(|f| f.len() >= 6 && f[2] == uid.to_string().as_bytes())
+            .map(|f| f[5].to_vec())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| b"/".to_vec())
+    }
+
+    /// Sends `sig` to the container's init from outside the sandbox (what
+    /// `runc kill` does): as for any pid namespace's init, the host delivers
+    /// it only if init handles it, or if it is `SIGKILL`.
+    pub fn signal_init(&self, sig: i32) {
+        let Some(init) = self.group(1) else { return };
+        if let Err(e) = crate::platform::tgkill(init.host.0, init.host.0, sig) {
+            tracing::debug!("signal {sig} to init: errno {e}");
+        }
     }
 
     pub fn platform(&self) -> &Platform {
@@ -279,6 +330,39 @@ impl Kernel {
                 }
             })
             .expect("start the sentry control thread");
+    }
+
+    /// Interrupts parked calls whose thread has a signal to take: the
+    /// stubs' waits are not interruptible once the sentry holds a call, so
+    /// the sentry looks for deliverable signals itself, every few
+    /// milliseconds while any call is parked.
+    fn start_signal_watch(self: &Arc<Kernel>) {
+        const PERIOD: std::time::Duration = std::time::Duration::from_millis(5);
+        let weak = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("sentry-signals".into())
+            .spawn(move || loop {
+                std::thread::sleep(PERIOD);
+                let Some(k) = weak.upgrade() else { return };
+                if lock(&k.exit).is_some() {
+                    return;
+                }
+                let parked: Vec<Arc<Task>> = lock(&k.pids)
+                    .by_host
+                    .values()
+                    .filter(|t| t.parked().is_some())
+                    .cloned()
+                    .collect();
+                for t in parked {
+                    if k.platform().signal_deliverable(t.host).unwrap_or(false) {
+                        if let Some(p) = t.parked() {
+                            p.interrupt();
+                        }
+                        t.park(None);
+                    }
+                }
+            })
+            .expect("start the sentry signal watch thread");
     }
 
     fn control(&self, work: Control) {

@@ -49,9 +49,14 @@ fn info(k: &Kernel, g: &ThreadGroup, t: Option<&Arc<Task>>) -> ProcessInfo {
         pgid: s.pgid,
         sid: s.sid,
         comm: s.image.comm.clone(),
-        state: if s.exit.is_some() { 'Z' } else { 'S' },
-        cmdline: s.image.cmdline.clone(),
-        environ: s.image.environ.clone(),
+        // The task reading its own status is, by definition, running.
+        state: match s.exit {
+            Some(_) => 'Z',
+            None if crate::vfs::procfs::current_task().is_some_and(|c| c.pid == g.pid) => 'R',
+            None => 'S',
+        },
+        cmdline: live(k, &s, s.image.args).unwrap_or_else(|| s.image.cmdline.clone()),
+        environ: live(k, &s, s.image.env).unwrap_or_else(|| s.image.environ.clone()),
         exe: (!s.image.exe.is_empty()).then(|| s.image.exe.clone()),
         cwd,
         root,
@@ -73,6 +78,22 @@ fn info(k: &Kernel, g: &ThreadGroup, t: Option<&Arc<Task>>) -> ProcessInfo {
             .collect(),
         ..ProcessInfo::default()
     }
+}
+
+/// Bytes `range` of a live process's memory (its argument or environment
+/// strings), read now as Linux does.
+fn live(k: &Kernel, s: &super::task::GroupState, (start, end): (u64, u64)) -> Option<Vec<u8>> {
+    let task = s.threads.first()?;
+    let len = usize::try_from(end.checked_sub(start)?).ok()?.min(1 << 20);
+    if start == 0 || len == 0 {
+        return None;
+    }
+    let mut buf = vec![0u8; len];
+    k.platform()
+        .memory(task.host)
+        .read_bytes(start, &mut buf)
+        .ok()?;
+    Some(buf)
 }
 
 impl ProcessSource for KernelProcs {

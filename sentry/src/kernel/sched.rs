@@ -9,11 +9,13 @@
 //! so a waker may hold locks. Receiver threads therefore never wait on an
 //! application event.
 //!
-//! A host signal aborts a pending notification (the host then restarts the
-//! call or returns `EINTR`, exactly as Linux would for a blocked call). The
-//! sentry learns of it lazily: a thread has at most one system call in
-//! flight, so a new notification from the same thread, or the thread's exit,
-//! drops the parked call it replaces.
+//! Once the sentry has received a call, only a fatal signal ends the stub's
+//! wait. A parked call is interrupted by the kernel itself when a signal
+//! becomes deliverable to its thread (see `Kernel`'s signal watch): it is
+//! answered `ERESTARTSYS`, and the host then restarts it or fails it with
+//! `EINTR` by the handler's `SA_RESTART`, as Linux does for a blocked call.
+//! A thread has at most one call in flight, so a new call from the same
+//! thread, or the thread's exit, drops any parked call it replaces.
 
 use crate::errno::SysResult;
 use crate::platform::Reply;
@@ -66,6 +68,21 @@ impl Parked {
             let (_, reply, finish) = state.take().expect("checked above");
             drop(state);
             finish(result, reply);
+        }
+    }
+}
+
+impl Parked {
+    /// Ends the call because a signal is due (see [`Reply::interrupt`]);
+    /// returns whether it was still waiting.
+    pub fn interrupt(&self) -> bool {
+        let taken = lock(&self.state).take();
+        match taken {
+            Some((_, reply, _)) => {
+                let _ = reply.interrupt();
+                true
+            }
+            None => false,
         }
     }
 }

@@ -76,6 +76,11 @@ impl Task {
         lock(&self.fs)
     }
 
+    /// The call this task is blocked in, if any.
+    pub fn parked(&self) -> Option<Arc<Parked>> {
+        lock(&self.parked).clone()
+    }
+
     /// Records the call this task now blocks in; a call parked before it is
     /// necessarily dead (one call in flight per thread) and is dropped.
     pub fn park(&self, call: Option<Arc<Parked>>) {
@@ -94,6 +99,10 @@ pub struct Image {
     /// argv joined with NULs, for `/proc/PID/cmdline`.
     pub cmdline: Vec<u8>,
     pub environ: Vec<u8>,
+    /// Where argv and envp strings sit in the process's memory: Linux reads
+    /// `/proc/PID/cmdline` live from there (programs may rewrite them).
+    pub args: (u64, u64),
+    pub env: (u64, u64),
 }
 
 /// The mutable state of a process.

@@ -50,14 +50,26 @@ fn anon_fs() -> &'static Arc<AnonFs> {
     })
 }
 
-/// The inode of an anonymous file: only attributes.
+/// Makes a new open file for an anonymous inode reopened through
+/// `/proc/PID/fd/N`.
+pub type Reopen = Box<dyn Fn(u32) -> SysResult<Box<dyn FileOps>> + Send + Sync>;
+
+/// The inode of an anonymous file: attributes, and how to reopen it.
 pub struct AnonInode {
     stat: Stat,
+    reopen: Option<Reopen>,
 }
 
 impl AnonInode {
-    /// An inode of type `kind` with permissions `perm`, owned by `uid`/`gid`.
-    pub fn new(kind: FileType, perm: u32, uid: u32, gid: u32) -> Arc<AnonInode> {
+    /// An inode of type `kind` with permissions `perm`, owned by `uid`/`gid`;
+    /// `reopen`, if given, serves opens through `/proc/PID/fd/N`.
+    pub fn new(
+        kind: FileType,
+        perm: u32,
+        uid: u32,
+        gid: u32,
+        reopen: Option<Reopen>,
+    ) -> Arc<AnonInode> {
         let now = Timespec::now();
         let dev = anon_fs().dev;
         Arc::new(AnonInode {
@@ -75,6 +87,7 @@ impl AnonInode {
                 mask: libc::STATX_BASIC_STATS,
                 ..Stat::default()
             },
+            reopen,
         })
     }
 }
@@ -92,10 +105,11 @@ impl Inode for AnonInode {
         return_errno!(EPERM)
     }
 
-    fn open(&self, _flags: u32) -> SysResult<Box<dyn FileOps>> {
-        // Anonymous files are only ever opened once, by their creator;
-        // reopening through /proc/PID/fd is not supported yet.
-        return_errno!(ENXIO)
+    fn open(&self, flags: u32) -> SysResult<Box<dyn FileOps>> {
+        match &self.reopen {
+            Some(reopen) => reopen(flags),
+            None => return_errno!(ENXIO),
+        }
     }
 }
 
@@ -237,5 +251,25 @@ impl FileOps for HostFile {
 
     fn event(&self) -> Option<&event_listener::Event> {
         Some(&self.event)
+    }
+}
+
+/// A host file shared by several open descriptions (a stdio FD reopened
+/// through `/proc/self/fd`).
+impl FileOps for Arc<HostFile> {
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> SysResult<usize> {
+        self.as_ref().read_at(off, buf)
+    }
+
+    fn write_at(&self, pos: WritePos, buf: &[u8]) -> SysResult<(usize, u64)> {
+        self.as_ref().write_at(pos, buf)
+    }
+
+    fn readiness(&self) -> u32 {
+        self.as_ref().readiness()
+    }
+
+    fn event(&self) -> Option<&event_listener::Event> {
+        self.as_ref().event()
     }
 }

@@ -134,6 +134,13 @@ pub trait Inode: Send + Sync + Any {
         return_errno!(ENOTDIR)
     }
 
+    /// For a "magic" link (`/proc/PID/fd/N`, `/proc/PID/exe`): the file it
+    /// stands for, which path resolution jumps to instead of reading the
+    /// link's text.
+    fn magic_target(&self) -> Option<super::mount::VfsPath> {
+        None
+    }
+
     fn readlink(&self) -> SysResult<Vec<u8>> {
         return_errno!(EINVAL)
     }

@@ -99,6 +99,15 @@ impl Vfs {
             let target = w.existing()?;
             return self.open_existing(cx, target, flags);
         }
+        if w.jumped {
+            // A magic link names an existing open file, not an entry to
+            // create in its directory.
+            if excl {
+                return_errno!(EEXIST);
+            }
+            let target = w.existing()?;
+            return self.open_existing(cx, target, flags);
+        }
         let name = match &w.last {
             Last::Name(n) => n.clone(),
             _ => return_errno!(EISDIR),

@@ -417,7 +417,16 @@ impl Inode for PipeInode {
     }
 
     fn open(&self, flags: u32) -> SysResult<Box<dyn FileOps>> {
-        Ok(Box::new(self.pipe.open_fifo(flags)?))
+        // Reopening an anonymous pipe (through /proc/PID/fd) never waits
+        // for a peer, unlike opening a named FIFO.
+        let acc = flags & libc::O_ACCMODE as u32;
+        let (read, write) = match acc {
+            a if a == libc::O_RDONLY as u32 => (true, false),
+            a if a == libc::O_WRONLY as u32 => (false, true),
+            a if a == libc::O_RDWR as u32 => (true, true),
+            _ => return_errno!(EINVAL),
+        };
+        Ok(Box::new(self.pipe.attach(read, write, false)))
     }
 }
 

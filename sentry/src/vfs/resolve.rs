@@ -38,6 +38,9 @@ pub(super) struct Walk {
     pub child: Option<VfsPath>,
     /// A trailing `/`: the result must be a directory.
     pub must_be_dir: bool,
+    /// The last component was a magic link: `child` is the file it stands
+    /// for, which is not an entry of `parent`.
+    pub jumped: bool,
 }
 
 impl Walk {
@@ -127,6 +130,7 @@ impl Vfs {
                         last: Last::Name(comp),
                         child: None,
                         must_be_dir,
+                        jumped: false,
                     });
                 }
                 return_errno!(ENOENT);
@@ -137,6 +141,19 @@ impl Vfs {
                 symlinks += 1;
                 if symlinks > MAX_SYMLINKS {
                     return_errno!(ELOOP);
+                }
+                if let Some(jump) = child.dentry.inode().magic_target() {
+                    if is_last {
+                        return Ok(Walk {
+                            parent: cur,
+                            last: Last::Name(comp),
+                            child: Some(jump),
+                            must_be_dir,
+                            jumped: true,
+                        });
+                    }
+                    cur = jump;
+                    continue;
                 }
                 let target = child.dentry.inode().readlink()?;
                 if target.is_empty() {
@@ -161,6 +178,7 @@ impl Vfs {
                     last: Last::Name(comp),
                     child: Some(child),
                     must_be_dir,
+                    jumped: false,
                 });
             }
             cur = child;
@@ -170,6 +188,7 @@ impl Vfs {
             last,
             child: Some(cur),
             must_be_dir,
+            jumped: false,
         })
     }
 

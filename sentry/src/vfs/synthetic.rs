@@ -78,7 +78,7 @@ impl Attrs {
         self
     }
 
-    fn stat(&self, kind: FileType, nlink: u32, size: u64) -> Stat {
+    pub fn stat(&self, kind: FileType, nlink: u32, size: u64) -> Stat {
         Stat {
             dev: self.dev,
             ino: self.ino,

@@ -258,9 +258,12 @@ impl ProcessInfo {
 }
 
 /// One open FD of a process, for `/proc/PID/fd` and `fdinfo`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct FdEntry {
     pub fd: i32,
+    /// Where following the link goes: the open file itself, as Linux's
+    /// "magic" links do (a pipe or a deleted file is still reachable).
+    pub file: Option<VfsPath>,
     /// The link text: a path, or `pipe:[ino]`-style for anonymous files.
     pub target: Vec<u8>,
     /// File offset.
@@ -270,6 +273,22 @@ pub struct FdEntry {
     pub mnt_id: u64,
     pub ino: u64,
 }
+
+impl PartialEq for FdEntry {
+    fn eq(&self, o: &FdEntry) -> bool {
+        // What the link shows, not which path object it jumps to.
+        (
+            self.fd,
+            &self.target,
+            self.pos,
+            self.flags,
+            self.mnt_id,
+            self.ino,
+        ) == (o.fd, &o.target, o.pos, o.flags, o.mnt_id, o.ino)
+    }
+}
+
+impl Eq for FdEntry {}
 
 impl FdEntry {
     /// Describes `file`, open as `fd`, as seen by a task whose root is
@@ -307,6 +326,7 @@ impl FdEntry {
         }
         FdEntry {
             fd,
+            file: Some(path.clone()),
             target,
             pos: file.offset_if_idle().unwrap_or(0),
             flags,

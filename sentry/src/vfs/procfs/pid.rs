@@ -10,9 +10,15 @@ use super::{parse_id, ProcessInfo, Shared};
 use crate::errno::SysResult;
 use crate::return_errno;
 use crate::vfs::attr::FileType;
+use crate::vfs::attr::{SetAttr, Stat};
 use crate::vfs::file::FIRST_FS_OFF;
+use crate::vfs::inode::FileOps;
 use crate::vfs::inode::Inode;
-use crate::vfs::synthetic::{ino_of, Dir, DirContents, Entry, File, Generator, Symlink, Writer};
+use crate::vfs::mount::VfsPath;
+use crate::vfs::synthetic::{
+    ino_of, Attrs, Dir, DirContents, Entry, File, Generator, Symlink, Writer,
+};
+use std::any::Any;
 use std::sync::Arc;
 
 /// The files of a process or thread directory, in listing order, with
@@ -342,8 +348,7 @@ impl DirContents for FdDir {
             .shared
             .attrs(&path, fd_link_perm(entry.flags))
             .owned_by(uid, gid);
-        let gen: Generator = Arc::new(move || Ok(dir.fd(fd)?.target));
-        Ok(Symlink::new(attrs, gen))
+        Ok(Arc::new(FdLink { attrs, dir, fd }))
     }
 
     fn revalidate(&self, name: &[u8], child: &Arc<dyn Inode>) -> SysResult<bool> {
@@ -358,5 +363,44 @@ impl DirContents for FdDir {
         }
         // The FD may have been reopened with another access mode.
         Ok(self.info || child.stat()?.perm() == fd_link_perm(entry.flags))
+    }
+}
+
+/// `/proc/PID/fd/N`: shows what the FD refers to, and following it reaches
+/// the open file itself rather than whatever that text names now.
+struct FdLink {
+    attrs: Attrs,
+    dir: FdDir,
+    fd: i32,
+}
+
+impl Inode for FdLink {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn stat(&self) -> SysResult<Stat> {
+        let size = self.dir.fd(self.fd).map_or(0, |e| e.target.len() as u64);
+        Ok(self.attrs.stat(FileType::Symlink, 1, size))
+    }
+
+    fn file_type(&self) -> SysResult<FileType> {
+        Ok(FileType::Symlink)
+    }
+
+    fn setattr(&self, _attr: &SetAttr) -> SysResult<()> {
+        return_errno!(EPERM)
+    }
+
+    fn readlink(&self) -> SysResult<Vec<u8>> {
+        Ok(self.dir.fd(self.fd)?.target)
+    }
+
+    fn magic_target(&self) -> Option<VfsPath> {
+        self.dir.fd(self.fd).ok()?.file
+    }
+
+    fn open(&self, _flags: u32) -> SysResult<Box<dyn FileOps>> {
+        return_errno!(ELOOP)
     }
 }

@@ -401,6 +401,7 @@ fn fd_links_and_fdinfo() {
     let mut p = simple(4, 0);
     p.fds = vec![
         FdEntry {
+            file: None,
             fd: 0,
             target: b"pipe:[77]".to_vec(),
             pos: 0,
@@ -409,6 +410,7 @@ fn fd_links_and_fdinfo() {
             ino: 77,
         },
         FdEntry {
+            file: None,
             fd: 1,
             target: b"/dev/null".to_vec(),
             pos: 12,
@@ -417,6 +419,7 @@ fn fd_links_and_fdinfo() {
             ino: 9,
         },
         FdEntry {
+            file: None,
             fd: 10,
             target: b"/work/log".to_vec(),
             pos: 0,
