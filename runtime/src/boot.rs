@@ -1,0 +1,696 @@
+//! `vigil boot`: the sentry process. It turns the bundle's spec and the
+//! inherited gofer connections into the kernel's [`BootConfig`], jails
+//! itself ([`jail_and_run`]) and runs the container until it ends.
+//!
+//! It starts (see [`crate::sandbox`]) as root of new user, mount, pid, ipc,
+//! uts and network namespaces, with the container's stdio as FDs 0-2 and
+//! one lisafs socket per served mount from FD 3 on: the root's, then each
+//! bind mount's in spec order.
+
+use crate::bundle::Bundle;
+use caps::{CapSet, Capability, CapsHashSet};
+use lisafs::Socket;
+use nix::mount::{MntFlags, MsFlags};
+use oci_spec::runtime::{Mount, PosixRlimitType, Spec};
+use sentry::boot::{BootConfig, MountConfig, MountSource, Rlimit, SandboxExit, UserConfig};
+use sentry::kernel::{BootError, Kernel};
+use std::collections::HashSet;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// Host signals `vigil run` forwards to the sentry (see
+/// [`crate::sandbox`]). The sentry blocks them in every thread and takes
+/// them on one thread with `sigwait`, so they are neither lost (the sentry
+/// is its pid namespace's init: the host drops signals it does not handle)
+/// nor delivered to a thread in the middle of kernel work.
+pub const FORWARDED: [i32; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+/// Where the empty root is built: a tmpfs mounted over this directory in
+/// the sentry's own mount namespace, so the host's directory is untouched.
+const NEW_ROOT: &str = "/tmp";
+
+/// How `vigil boot` was started.
+#[derive(Debug, Clone)]
+pub struct BootArgs {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub io_fds: Vec<RawFd>,
+    /// Written (one byte) and closed once the sentry is jailed and its
+    /// kernel built.
+    pub ready_fd: Option<RawFd>,
+    pub strace: bool,
+    pub directfs: bool,
+    pub overlay2: Option<String>,
+    pub network: crate::sandbox::Network,
+}
+
+/// Why the sentry could not run the container.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::Error),
+    #[error("--io-fds lists {given} FDs, but the spec has {expected} mounts served by the gofer")]
+    IoFdCount { given: usize, expected: usize },
+    #[error("io FD {0} is listed twice")]
+    IoFdTwice(RawFd),
+    #[error("io FD {fd} is not a SOCK_SEQPACKET socket: {errno}")]
+    IoFd { fd: RawFd, errno: lisafs::Errno },
+    #[error("--ready-fd {0} is not an open FD above 2")]
+    ReadyFd(RawFd),
+    #[error("stdio FD {fd}: {errno}")]
+    Stdio { fd: RawFd, errno: rustix::io::Errno },
+    #[error("{step}: {errno}")]
+    Syscall {
+        step: &'static str,
+        errno: nix::errno::Errno,
+    },
+    #[error("capabilities: {0}")]
+    Capabilities(String),
+    #[error(transparent)]
+    Kernel(#[from] BootError),
+}
+
+impl Error {
+    /// The exit status of a sentry that failed: the kernel's convention for
+    /// its own errors (127 for a missing program), else 1.
+    pub fn exit_status(&self) -> i32 {
+        match self {
+            Error::Kernel(e) => e.exit_status(),
+            _ => 1,
+        }
+    }
+}
+
+/// The sentry's whole life: config, jail, kernel. Runs on the process's
+/// main thread while it is the only one.
+pub fn run(args: BootArgs) -> Result<SandboxExit, Error> {
+    let bundle = Bundle::load(&args.bundle)?;
+    if args.io_fds.len() != bundle.served_mounts() {
+        return Err(Error::IoFdCount {
+            given: args.io_fds.len(),
+            expected: bundle.served_mounts(),
+        });
+    }
+    let sockets = adopt_io_fds(&args.io_fds)?;
+    let ready = args.ready_fd.map(adopt_ready_fd).transpose()?;
+    let stdio = take_stdio()?;
+    tracing::info!(
+        id = args.id,
+        directfs = args.directfs,
+        overlay2 = args.overlay2.as_deref().unwrap_or("none"),
+        network = ?args.network,
+        "sentry starting"
+    );
+    let cfg = boot_config(&bundle.spec, sockets, stdio, args.strace);
+    let kept = kept_capabilities(args.directfs);
+    block_forwarded_signals()?;
+    jail_and_run(cfg, &kept, ready)
+}
+
+/// The jail, top to bottom, and the kernel inside it.
+///
+/// Capabilities (and `no_new_privs`) are per thread, and a new thread (or
+/// a stub forked from one) starts with its creator's. So the kernel is
+/// built on a thread that has already dropped to what the kernel's threads
+/// need ([`kernel_capabilities`]); every thread the kernel starts, and
+/// every stub, inherits only those. This thread keeps everything for the
+/// mounts and then drops to `kept`.
+pub fn jail_and_run(
+    mut cfg: BootConfig,
+    kept: &CapsHashSet,
+    ready: Option<OwnedFd>,
+) -> Result<SandboxExit, Error> {
+    // Our mount namespace is a copy of the host's; nothing done in it may
+    // propagate back to the host.
+    mount(None, "/", None, MsFlags::MS_PRIVATE | MsFlags::MS_REC, None)
+        .map_err(sys("make / private"))?;
+
+    // The platform keeps a /proc FD for good (it maps stub ids to sandbox
+    // ids through it): give it a procfs of the sentry's own pid namespace,
+    // which shows the sentry and its stubs and nothing of the host.
+    mount_own_proc();
+
+    // The new root: an empty tmpfs, over a directory of the copied tree.
+    mount(
+        Some("tmpfs"),
+        NEW_ROOT,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("size=4k,nr_inodes=8,mode=0555"),
+    )
+    .map_err(sys("mount the new root"))?;
+
+    // The kernel connects to the gofer, builds the sandbox's mounts and
+    // starts the platform, which reads /proc/self/maps: so before the pivot.
+    let kernel_caps = kernel_capabilities(kept);
+    let kernel = std::thread::scope(|s| {
+        s.spawn(|| {
+            limit_capabilities(&kernel_caps)?;
+            nix::sys::prctl::set_no_new_privs().map_err(sys("set no_new_privs"))?;
+            Kernel::new(&mut cfg).map_err(Error::from)
+        })
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })?;
+
+    // pivot_root(".", ".") stacks the old root under the new one; detaching
+    // "." then drops the whole host tree from this namespace. It changes the
+    // root of every thread (and of the platform's helpers) at once.
+    nix::unistd::chdir(NEW_ROOT).map_err(sys("chdir to the new root"))?;
+    nix::unistd::pivot_root(".", ".").map_err(sys("pivot_root"))?;
+    nix::mount::umount2(".", MntFlags::MNT_DETACH).map_err(sys("detach the old root"))?;
+    nix::unistd::chdir("/").map_err(sys("chdir /"))?;
+    mount(
+        None,
+        "/",
+        None,
+        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY,
+        None,
+    )
+    .map_err(sys("remount / read-only"))?;
+
+    limit_capabilities(kept)?;
+    nix::sys::prctl::set_no_new_privs().map_err(sys("set no_new_privs"))?;
+
+    // No seccomp filter yet. Stubs are forked from the sentry and inherit
+    // every filter it has; a sentry rule that kills or fails a system call
+    // takes precedence over the stub filter's user notification, so the
+    // stubs would break. The filter goes here once stubs come from a zygote
+    // forked before it is installed.
+
+    spawn_signal_thread(&kernel);
+    if let Some(ready) = ready {
+        // The runtime only waits for this; if it is gone, so is the point.
+        let _ = rustix::io::write(&ready, &[1]);
+    }
+    Ok(kernel.run(cfg)?)
+}
+
+/// The capabilities the sentry keeps: ptrace of its stubs, and, with
+/// directfs, the file capabilities that let it open files of any owner as
+/// the container's root would (its own checks decide what the application
+/// may do).
+///
+/// The tracer only attaches to its own children, which the default ptrace
+/// policy allows without any capability (the platform was checked to run
+/// with none at all); `CAP_SYS_PTRACE` is kept for hosts whose Yama policy
+/// is admin-only. It reaches no further than the sentry's user namespace,
+/// which holds nothing but the sentry and its stubs.
+pub fn kept_capabilities(directfs: bool) -> CapsHashSet {
+    let mut kept: CapsHashSet = [Capability::CAP_SYS_PTRACE].into_iter().collect();
+    if directfs {
+        kept.extend([
+            Capability::CAP_CHOWN,
+            Capability::CAP_DAC_OVERRIDE,
+            Capability::CAP_DAC_READ_SEARCH,
+            Capability::CAP_FOWNER,
+            Capability::CAP_FSETID,
+        ]);
+    }
+    kept
+}
+
+/// What the kernel's threads keep: `kept`, and `CAP_SYS_ADMIN`, because the
+/// platform's tracer clones each stub tree into a pid namespace of its own
+/// (`CLONE_NEWPID`), which needs it over the sentry's pid namespace. It is
+/// the capability of the sentry's user namespace, which owns no host
+/// resource: the sentry's (empty, read-only) mounts, its own namespaces.
+pub fn kernel_capabilities(kept: &CapsHashSet) -> CapsHashSet {
+    let mut caps = kept.clone();
+    caps.insert(Capability::CAP_SYS_ADMIN);
+    caps
+}
+
+/// Mounts a procfs of the sentry's pid namespace over `/proc`. Where the
+/// host forbids it (a `/proc` with masked paths, as inside a container,
+/// makes a new procfs "too revealing"), the copied host `/proc` stays and
+/// the sentry can see the host's process list: logged, not fatal.
+fn mount_own_proc() {
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    if let Err(e) = mount(Some("proc"), "/proc", Some("proc"), flags, None) {
+        tracing::warn!("cannot mount the sentry's own /proc ({e}); the host's stays visible to it");
+    }
+}
+
+/// Leaves exactly `keep` in the calling thread's bounding, inheritable,
+/// effective and permitted sets, and nothing in the ambient set.
+fn limit_capabilities(keep: &CapsHashSet) -> Result<(), Error> {
+    let err = |set: &str, e: caps::errors::CapsError| Error::Capabilities(format!("{set}: {e}"));
+    // Bounding first: dropping from it needs CAP_SETPCAP, which is about to
+    // go from the effective set.
+    for cap in caps::all() {
+        if !keep.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
+            caps::drop(None, CapSet::Bounding, cap).map_err(|e| err("bounding", e))?;
+        }
+    }
+    caps::clear(None, CapSet::Ambient).map_err(|e| err("ambient", e))?;
+    caps::set(None, CapSet::Inheritable, keep).map_err(|e| err("inheritable", e))?;
+    caps::set(None, CapSet::Effective, keep).map_err(|e| err("effective", e))?;
+    caps::set(None, CapSet::Permitted, keep).map_err(|e| err("permitted", e))
+}
+
+fn block_forwarded_signals() -> Result<(), Error> {
+    let mut set = nix::sys::signal::SigSet::empty();
+    for sig in FORWARDED {
+        set.add(nix::sys::signal::Signal::try_from(sig).expect("a valid signal"));
+    }
+    nix::sys::signal::pthread_sigmask(nix::sys::signal::SigmaskHow::SIG_BLOCK, Some(&set), None)
+        .map_err(sys("block forwarded signals"))
+}
+
+/// Takes the forwarded signals (blocked in every thread since
+/// [`block_forwarded_signals`]) off the process, one at a time.
+fn spawn_signal_thread(kernel: &std::sync::Arc<Kernel>) {
+    let kernel = std::sync::Arc::downgrade(kernel);
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut set = nix::sys::signal::SigSet::empty();
+            for sig in FORWARDED {
+                set.add(nix::sys::signal::Signal::try_from(sig).expect("a valid signal"));
+            }
+            loop {
+                match set.wait() {
+                    Ok(sig) => match kernel.upgrade() {
+                        Some(k) => k.signal_init(sig as i32),
+                        None => return,
+                    },
+                    Err(e) => {
+                        tracing::warn!("sigwait: {e}");
+                        return;
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start the signal thread: {e}");
+    }
+}
+
+/// The kernel's view of the spec. The `sockets` are the root's, then one
+/// per bind mount in spec order (as the gofer serves them).
+pub fn boot_config(
+    spec: &Spec,
+    sockets: Vec<Socket>,
+    stdio: [OwnedFd; 3],
+    strace: bool,
+) -> BootConfig {
+    let mut sockets = sockets.into_iter();
+    let root = MountSource::Gofer {
+        socket: sockets.next().expect("the bundle was checked"),
+        exclusive: true,
+    };
+    let mounts = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .map(|m| MountConfig {
+            destination: m.destination().as_os_str().as_bytes().to_vec(),
+            source: mount_source(m, &mut sockets),
+            readonly: has_option(m, "ro"),
+        })
+        .collect();
+    let process = spec.process().as_ref().expect("the bundle was checked");
+    let user = process.user();
+    let bytes = |s: &String| s.as_bytes().to_vec();
+    BootConfig {
+        root,
+        root_readonly: spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false),
+        mounts,
+        argv: process.args().iter().flatten().map(bytes).collect(),
+        envp: process.env().iter().flatten().map(bytes).collect(),
+        cwd: process.cwd().as_os_str().as_bytes().to_vec(),
+        user: UserConfig {
+            uid: user.uid(),
+            gid: user.gid(),
+            additional_gids: user.additional_gids().clone().unwrap_or_default(),
+            umask: user.umask(),
+        },
+        capabilities: process
+            .capabilities()
+            .as_ref()
+            .and_then(|c| c.effective().as_ref())
+            .map(|set| capability_mask(set.iter().map(|c| c.to_string())))
+            .unwrap_or(0),
+        hostname: spec.hostname().as_deref().unwrap_or("").as_bytes().to_vec(),
+        rlimits: process
+            .rlimits()
+            .iter()
+            .flatten()
+            .map(|r| Rlimit {
+                resource: rlimit_resource(r.typ()),
+                soft: r.soft(),
+                hard: r.hard(),
+            })
+            .collect(),
+        stdio,
+        strace,
+    }
+}
+
+/// Whether the gofer serves `m`: its rule, so that both sides count the
+/// same connections (a `bind`/`rbind` option makes a bind mount whatever
+/// the type says, as in runc).
+pub fn is_bind(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("bind") || has_option(m, "bind") || has_option(m, "rbind")
+}
+
+fn has_option(m: &Mount, option: &str) -> bool {
+    m.options().iter().flatten().any(|o| o == option)
+}
+
+fn mount_source(m: &Mount, sockets: &mut impl Iterator<Item = Socket>) -> MountSource {
+    if is_bind(m) {
+        return MountSource::Gofer {
+            socket: sockets.next().expect("the bundle was checked"),
+            exclusive: false,
+        };
+    }
+    let typ = m.typ().as_deref().unwrap_or("");
+    match typ {
+        "proc" => MountSource::Proc,
+        // The sentry provides /dev itself, as runsc does.
+        "tmpfs" if m.destination() == Path::new("/dev") => MountSource::Dev,
+        "tmpfs" => MountSource::Tmpfs {
+            mode: tmpfs_mode(m).unwrap_or(0o1777),
+        },
+        "sysfs" => MountSource::Sys,
+        "devpts" => MountSource::Devpts,
+        other => MountSource::Unsupported(other.to_string()),
+    }
+}
+
+/// `mode=1777` among the options, in octal as mount(8) reads it.
+fn tmpfs_mode(m: &Mount) -> Option<u32> {
+    m.options()
+        .iter()
+        .flatten()
+        .filter_map(|o| o.strip_prefix("mode="))
+        .filter_map(|v| u32::from_str_radix(v, 8).ok())
+        .next_back()
+        .map(|mode| mode & 0o7777)
+}
+
+/// A bit per capability (`1 << CAP_*`); names the host does not know are
+/// left out with a log line.
+fn capability_mask(names: impl Iterator<Item = String>) -> u64 {
+    let mut mask = 0u64;
+    for name in names {
+        let full = if name.starts_with("CAP_") {
+            name.clone()
+        } else {
+            format!("CAP_{name}")
+        };
+        match Capability::from_str(&full) {
+            Ok(cap) if cap.index() < 64 => mask |= 1 << cap.index(),
+            _ => tracing::warn!("unknown capability {name} ignored"),
+        }
+    }
+    mask
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> u32 {
+    use PosixRlimitType::*;
+    match t {
+        RlimitCpu => libc::RLIMIT_CPU,
+        RlimitFsize => libc::RLIMIT_FSIZE,
+        RlimitData => libc::RLIMIT_DATA,
+        RlimitStack => libc::RLIMIT_STACK,
+        RlimitCore => libc::RLIMIT_CORE,
+        RlimitRss => libc::RLIMIT_RSS,
+        RlimitNproc => libc::RLIMIT_NPROC,
+        RlimitNofile => libc::RLIMIT_NOFILE,
+        RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        RlimitAs => libc::RLIMIT_AS,
+        RlimitLocks => libc::RLIMIT_LOCKS,
+        RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        RlimitNice => libc::RLIMIT_NICE,
+        RlimitRtprio => libc::RLIMIT_RTPRIO,
+        RlimitRttime => libc::RLIMIT_RTTIME,
+    }
+}
+
+/// Checks and takes ownership of the inherited lisafs sockets.
+fn adopt_io_fds(fds: &[RawFd]) -> Result<Vec<Socket>, Error> {
+    let mut seen = HashSet::new();
+    for &fd in fds {
+        if !seen.insert(fd) {
+            return Err(Error::IoFdTwice(fd));
+        }
+        if fd < 3 {
+            return Err(Error::IoFd {
+                fd,
+                errno: lisafs::Errno::BADF,
+            });
+        }
+        // SAFETY: only borrowed for the check; an FD that is not open makes
+        // getsockopt fail with EBADF rather than touch anything.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        Socket::check_seqpacket(borrowed).map_err(|errno| Error::IoFd { fd, errno })?;
+    }
+    Ok(fds
+        .iter()
+        .map(|&fd| {
+            // SAFETY: each FD is an open socket (checked above), listed once,
+            // and handed to this process to own.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            let _ = rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC);
+            Socket::from_fd(fd)
+        })
+        .collect())
+}
+
+fn adopt_ready_fd(fd: RawFd) -> Result<OwnedFd, Error> {
+    if fd < 3 || seen_open(fd).is_err() {
+        return Err(Error::ReadyFd(fd));
+    }
+    // SAFETY: `fd` is open (checked above) and was handed to this process
+    // to own; nothing else refers to it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let _ = rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC);
+    Ok(fd)
+}
+
+fn seen_open(fd: RawFd) -> rustix::io::Result<()> {
+    // SAFETY: borrowed only for F_GETFD, which fails with EBADF on a
+    // number that is not open.
+    let b = unsafe { BorrowedFd::borrow_raw(fd) };
+    rustix::io::fcntl_getfd(b).map(drop)
+}
+
+/// The container's stdio for the kernel: copies of FDs 0-2. The sentry's
+/// own stdin and stdout then become /dev/null, so nothing the sentry itself
+/// prints can reach the container's output; its stderr stays, for the
+/// error that ends a failed boot.
+fn take_stdio() -> Result<[OwnedFd; 3], Error> {
+    let dup = |fd: RawFd| {
+        // SAFETY: borrowed only for the duplication; a closed FD fails.
+        let b = unsafe { BorrowedFd::borrow_raw(fd) };
+        rustix::io::fcntl_dupfd_cloexec(b, 3).map_err(|errno| Error::Stdio { fd, errno })
+    };
+    let stdio = [dup(0)?, dup(1)?, dup(2)?];
+    let null = std::fs::File::open("/dev/null").map_err(|e| Error::Stdio {
+        fd: 0,
+        errno: rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO),
+    })?;
+    for fd in [0, 1] {
+        // SAFETY: dup2 onto our own standard FD; the copy above keeps the
+        // container's file open.
+        if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
+            return Err(Error::Stdio {
+                fd,
+                errno: rustix::io::Errno::from_io_error(&std::io::Error::last_os_error())
+                    .unwrap_or(rustix::io::Errno::IO),
+            });
+        }
+    }
+    Ok(stdio)
+}
+
+fn mount(
+    source: Option<&str>,
+    target: &str,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> nix::Result<()> {
+    nix::mount::mount(source, target, fstype, flags, data)
+}
+
+fn sys(step: &'static str) -> impl Fn(nix::errno::Errno) -> Error {
+    move |errno| Error::Syscall { step, errno }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> Spec {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, json).unwrap();
+        Spec::load(&path).unwrap()
+    }
+
+    fn sockets(n: usize) -> Vec<Socket> {
+        (0..n)
+            .map(|_| {
+                let (a, _b) = rustix::net::socketpair(
+                    rustix::net::AddressFamily::UNIX,
+                    rustix::net::SocketType::SEQPACKET,
+                    rustix::net::SocketFlags::CLOEXEC,
+                    None,
+                )
+                .unwrap();
+                Socket::from_fd(a)
+            })
+            .collect()
+    }
+
+    fn stdio() -> [OwnedFd; 3] {
+        let f = || OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+        [f(), f(), f()]
+    }
+
+    const SPEC: &str = r#"{
+        "ociVersion": "1.0.2",
+        "hostname": "box",
+        "root": {"path": "rootfs", "readonly": true},
+        "process": {
+            "args": ["/bin/sh", "-c", "true"],
+            "env": ["PATH=/bin", "A=b"],
+            "cwd": "/srv/app",
+            "user": {"uid": 1000, "gid": 100, "additionalGids": [5, 6], "umask": 18},
+            "capabilities": {"effective": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"]},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 4096}]
+        },
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts"},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue"},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup"},
+            {"destination": "/data", "type": "bind", "source": "/srv", "options": ["rbind", "ro"]},
+            {"destination": "/etc/hosts", "source": "/etc/hosts", "options": ["bind"]},
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}
+        ]
+    }"#;
+
+    fn kind(s: &MountSource) -> String {
+        match s {
+            MountSource::Gofer { exclusive, .. } => format!("gofer exclusive={exclusive}"),
+            MountSource::Tmpfs { mode } => format!("tmpfs {mode:o}"),
+            MountSource::Proc => "proc".into(),
+            MountSource::Dev => "dev".into(),
+            MountSource::Sys => "sys".into(),
+            MountSource::Devpts => "devpts".into(),
+            MountSource::Unsupported(t) => format!("unsupported {t}"),
+        }
+    }
+
+    #[test]
+    fn the_spec_becomes_the_kernels_config() {
+        let cfg = boot_config(&spec(SPEC), sockets(3), stdio(), true);
+        assert_eq!(kind(&cfg.root), "gofer exclusive=true");
+        assert!(cfg.root_readonly);
+        let mounts: Vec<_> = cfg
+            .mounts
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} {}{}",
+                    String::from_utf8_lossy(&m.destination),
+                    kind(&m.source),
+                    if m.readonly { " ro" } else { "" }
+                )
+            })
+            .collect();
+        assert_eq!(
+            mounts,
+            [
+                "/proc proc",
+                "/dev dev",
+                "/dev/pts devpts",
+                "/dev/shm tmpfs 1777",
+                "/dev/mqueue unsupported mqueue",
+                "/sys sys ro",
+                "/sys/fs/cgroup unsupported cgroup",
+                "/data gofer exclusive=false ro",
+                "/etc/hosts gofer exclusive=false",
+                "/tmp tmpfs 1777",
+            ]
+        );
+        assert_eq!(
+            cfg.argv,
+            [b"/bin/sh".to_vec(), b"-c".to_vec(), b"true".to_vec()]
+        );
+        assert_eq!(cfg.envp, [b"PATH=/bin".to_vec(), b"A=b".to_vec()]);
+        assert_eq!(cfg.cwd, b"/srv/app");
+        assert_eq!(cfg.hostname, b"box");
+        assert_eq!(
+            (cfg.user.uid, cfg.user.gid, cfg.user.umask),
+            (1000, 100, Some(0o22))
+        );
+        assert_eq!(cfg.user.additional_gids, [5, 6]);
+        // CAP_CHOWN 0, CAP_KILL 5, CAP_NET_BIND_SERVICE 10.
+        assert_eq!(cfg.capabilities, 1 | 1 << 5 | 1 << 10);
+        assert_eq!(cfg.rlimits.len(), 1);
+        let r = cfg.rlimits[0];
+        assert_eq!(
+            (r.resource, r.soft, r.hard),
+            (libc::RLIMIT_NOFILE, 1024, 4096)
+        );
+        assert!(cfg.strace);
+    }
+
+    #[test]
+    fn sentry_and_gofer_count_the_same_bind_mounts() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+        let srv = dir.path().join("srv");
+        std::fs::create_dir(&srv).unwrap();
+        let json = SPEC.replace("/srv", &srv.display().to_string());
+        let spec = spec(&json);
+        let plan = gofer::jail::Plan::from_spec(dir.path(), &spec).unwrap();
+        let binds = spec
+            .mounts()
+            .iter()
+            .flatten()
+            .filter(|m| is_bind(m))
+            .count();
+        assert_eq!(binds, plan.binds.len());
+        assert_eq!(binds, 2);
+    }
+
+    #[test]
+    fn a_minimal_process_gets_defaults() {
+        let cfg = boot_config(
+            &spec(
+                r#"{"ociVersion":"1.0.2","root":{"path":"r"},"process":{"args":["x"],"cwd":"/","user":{"uid":0,"gid":0}}}"#,
+            ),
+            sockets(1),
+            stdio(),
+            false,
+        );
+        assert!(cfg.mounts.is_empty());
+        assert!(!cfg.root_readonly);
+        assert_eq!(cfg.capabilities, 0);
+        assert_eq!(cfg.user.umask, None);
+        assert!(cfg.hostname.is_empty());
+    }
+
+    #[test]
+    fn capability_names_with_and_without_prefix() {
+        let names = ["CAP_SYS_ADMIN", "SETUID", "CAP_NOT_A_CAP"].map(String::from);
+        assert_eq!(capability_mask(names.into_iter()), 1 << 21 | 1 << 7);
+    }
+}

@@ -1,0 +1,11 @@
+//! The vigil runtime: the sandbox lifecycle on the host ([`sandbox`], shared
+//! by the `vigil` CLI and the containerd shim), the `run` verb, and the
+//! entry point of the sentry process ([`boot`]). The gofer's entry point is
+//! the `gofer` crate.
+
+pub mod boot;
+pub mod bundle;
+pub mod launch;
+pub mod logging;
+pub mod run;
+pub mod sandbox;

@@ -1,0 +1,471 @@
+//! One sandbox's processes on the host, from start to cleanup: the gofer
+//! (serving the bundle's mounts over lisafs) and the sentry (the
+//! application kernel, in new user, mount, pid, ipc, uts and — unless the
+//! host network is asked for — network namespaces). `vigil run` drives it
+//! in the foreground; the shim and the later `create`/`start` verbs share it.
+//!
+//! # Processes and FDs
+//!
+//! For `n` served mounts (the root, then each bind mount in spec order) the
+//! runtime makes `n` `SOCK_SEQPACKET` socket pairs. The gofer gets one end
+//! of each as FDs 3.., the sentry the other ends as FDs 3..; the runtime
+//! closes its copies as soon as both are started, so when either side exits
+//! the other sees its connections close. The container's stdin, stdout and
+//! stderr are the sentry's FDs 0-2. After the sockets the sentry gets the
+//! write end of a readiness pipe, written once it is jailed and its kernel
+//! is built ([`Sandbox::wait_ready`]).
+//!
+//! # Signals
+//!
+//! [`Sandbox::signal`] sends a host signal to the sentry process, the
+//! sandbox's only process visible as such on the host. The contract with the
+//! sentry: it is the init of its pid namespace, so the host kernel delivers
+//! it only signals it has a handler for; `vigil boot` blocks SIGINT,
+//! SIGTERM, SIGHUP and SIGQUIT ([`crate::boot::FORWARDED`]) in all its
+//! threads and takes them on one thread with `sigwait`, to hand them to the
+//! kernel, which is to deliver them to the container's init as signals from
+//! outside the container (ignored by an init without a handler, as under
+//! runc). Until the kernel has that entry point they are logged and
+//! dropped. SIGKILL always ends the whole sandbox.
+//!
+//! # Cleanup
+//!
+//! The sentry is the init of its pid namespace: when it exits, the host
+//! kernel kills every stub in it. Both children die with the runtime
+//! process (`PR_SET_PDEATHSIG`), and [`Sandbox`]'s drop kills and reaps
+//! whatever is left. Mounts live only in the children's private mount
+//! namespaces, so nothing is left on the host.
+
+use crate::bundle::Bundle;
+use crate::launch::{self, Exit, IdMap, Process};
+use std::ffi::OsString;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The first FD number of the lisafs sockets in both children.
+const FIRST_IO_FD: i32 = 3;
+
+/// How long the gofer may take to notice its connections closed and exit
+/// on its own before it is killed.
+const GOFER_GRACE: Duration = Duration::from_millis(200);
+
+/// The sandbox's network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Network {
+    /// A network namespace of its own with nothing in it.
+    #[default]
+    None,
+    /// The host's network namespace.
+    Host,
+}
+
+/// Settings of a sandbox that come from runtime flags rather than the spec
+/// (runsc's names).
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Directory for one debug log per sandbox process:
+    /// `<id>.sentry.log`, `<id>.gofer.log`.
+    pub debug_log: Option<PathBuf>,
+    /// Log every system call of the container (`--strace`).
+    pub strace: bool,
+    /// The sentry opens files itself through FDs the gofer donates.
+    pub directfs: bool,
+    /// The rootfs overlay setting, passed on as given (`--overlay2`).
+    pub overlay2: Option<String>,
+    pub network: Network,
+}
+
+/// Why a sandbox could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("create debug log directory {path}: {source}")]
+    DebugLog {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("locate the vigil binary: {0}")]
+    Exe(std::io::Error),
+    #[error("create the lisafs sockets: {0}")]
+    Sockets(std::io::Error),
+    #[error("create the sentry's readiness pipe: {0}")]
+    ReadyPipe(std::io::Error),
+    #[error("open /dev/null: {0}")]
+    DevNull(std::io::Error),
+    #[error("start the gofer: {0}")]
+    Gofer(launch::Error),
+    #[error("start the sentry: {0}")]
+    Sentry(launch::Error),
+    #[error("wait for the sentry: {0}")]
+    Wait(std::io::Error),
+}
+
+/// A running sandbox. Dropping it kills and reaps both processes.
+#[derive(Debug)]
+pub struct Sandbox {
+    id: String,
+    sentry: Option<Process>,
+    gofer: Option<Process>,
+    /// Read end of the sentry's readiness pipe: one byte once it is jailed
+    /// and its kernel is built, EOF if it exits before.
+    ready: Option<OwnedFd>,
+}
+
+impl Sandbox {
+    /// Starts the gofer, then the sentry, for `bundle`. `stdio` becomes the
+    /// container's stdin, stdout and stderr.
+    pub fn start(
+        id: &str,
+        bundle: &Bundle,
+        options: &Options,
+        stdio: [BorrowedFd<'_>; 3],
+    ) -> Result<Sandbox, Error> {
+        let exe = std::env::current_exe().map_err(Error::Exe)?;
+        if let Some(dir) = &options.debug_log {
+            std::fs::create_dir_all(dir).map_err(|source| Error::DebugLog {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let (gofer_ends, sentry_ends) = socket_pairs(bundle.served_mounts())?;
+        let io_fds = io_fd_list(gofer_ends.len());
+        let mut sandbox = Sandbox {
+            id: id.to_string(),
+            sentry: None,
+            gofer: None,
+            ready: None,
+        };
+
+        // The gofer jails itself (mount namespace, pivot_root, seccomp); it
+        // needs nothing from the container's stdio but a stderr for errors.
+        let devnull = std::fs::File::open("/dev/null").map_err(Error::DevNull)?;
+        let mut gofer = launch::Command::new(exe.as_os_str()).map_err(Error::Gofer)?;
+        gofer
+            .arg("gofer")
+            .and_then(|c| c.arg("--bundle"))
+            .and_then(|c| c.arg(&bundle.dir))
+            .and_then(|c| c.arg("--io-fds"))
+            .and_then(|c| c.arg(&io_fds))
+            .and_then(|c| c.arg(format!("--directfs={}", options.directfs)))
+            .map_err(Error::Gofer)?;
+        if let Some(dir) = &options.debug_log {
+            let log = dir.join(format!("{id}.gofer.log"));
+            gofer
+                .arg("--debug-log")
+                .and_then(|c| c.arg(&log))
+                .map_err(Error::Gofer)?;
+        }
+        pass_environment(&mut gofer).map_err(Error::Gofer)?;
+        gofer.fd(devnull.as_fd(), 0).fd(devnull.as_fd(), 1);
+        for (i, fd) in gofer_ends.iter().enumerate() {
+            gofer.fd(fd.as_fd(), FIRST_IO_FD + i as i32);
+        }
+        sandbox.gofer = Some(gofer.spawn().map_err(Error::Gofer)?);
+        drop(gofer_ends);
+
+        let (ready_r, ready_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .map_err(|e| Error::ReadyPipe(e.into()))?;
+        let ready_fd = FIRST_IO_FD + sentry_ends.len() as i32;
+        let mut sentry = launch::Command::new(exe.as_os_str()).map_err(Error::Sentry)?;
+        for arg in boot_args(id, bundle, options, &io_fds, ready_fd) {
+            sentry.arg(arg).map_err(Error::Sentry)?;
+        }
+        pass_environment(&mut sentry).map_err(Error::Sentry)?;
+        for (i, fd) in stdio.into_iter().enumerate() {
+            sentry.fd(fd, i as i32);
+        }
+        for (i, fd) in sentry_ends.iter().enumerate() {
+            sentry.fd(fd.as_fd(), FIRST_IO_FD + i as i32);
+        }
+        sentry.fd(ready_w.as_fd(), ready_fd);
+        sentry
+            .namespaces(sentry_namespaces(options.network))
+            .id_map(IdMap::IDENTITY)
+            .new_session();
+        // On failure the drop of `sandbox` kills the gofer.
+        sandbox.sentry = Some(sentry.spawn().map_err(Error::Sentry)?);
+        drop(ready_w);
+        sandbox.ready = Some(ready_r);
+        tracing::debug!(
+            id,
+            sentry = sandbox.sentry_pid(),
+            gofer = sandbox.gofer.as_ref().map(|g| g.pid),
+            "sandbox started"
+        );
+        Ok(sandbox)
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Blocks until the sentry is jailed and about to start the container
+    /// (true), or has exited before that (false: [`Sandbox::wait`] gives
+    /// its status, and it has printed why).
+    pub fn wait_ready(&mut self) -> bool {
+        let Some(ready) = self.ready.take() else {
+            return true;
+        };
+        let mut byte = [0u8; 1];
+        loop {
+            match rustix::io::read(&ready, &mut byte) {
+                Ok(n) => return n == 1,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// The sentry's host pid (what `--pid-file` records).
+    pub fn sentry_pid(&self) -> i32 {
+        self.sentry.as_ref().map_or(0, |s| s.pid)
+    }
+
+    /// The sentry's pidfd, readable once the sandbox has ended.
+    pub fn sentry_pidfd(&self) -> Option<BorrowedFd<'_>> {
+        self.sentry.as_ref().map(|s| s.pidfd.as_fd())
+    }
+
+    /// Sends `signal` to the sandbox (see the module documentation for
+    /// what the sentry does with it).
+    pub fn signal(&self, signal: i32) -> std::io::Result<()> {
+        match &self.sentry {
+            Some(s) => s.signal(signal),
+            None => Err(std::io::Error::from_raw_os_error(libc::ESRCH)),
+        }
+    }
+
+    /// Waits for the sentry to exit, then stops the gofer. Returns the
+    /// sentry's exit: its code is the container's shell status.
+    pub fn wait(&mut self) -> Result<Exit, Error> {
+        let sentry = self.sentry.take().expect("the sandbox was started");
+        let exit = sentry.wait(false).map_err(Error::Wait);
+        let exit = match exit {
+            Ok(Some(exit)) => exit,
+            Ok(None) => unreachable!("a blocking wait reports an exit"),
+            Err(e) => {
+                sentry.kill_and_reap();
+                return Err(e);
+            }
+        };
+        self.stop_gofer();
+        Ok(exit)
+    }
+
+    /// The gofer exits by itself once the sentry's connections close; a
+    /// gofer that does not is killed.
+    fn stop_gofer(&mut self) {
+        let Some(gofer) = self.gofer.take() else {
+            return;
+        };
+        let deadline = Instant::now() + GOFER_GRACE;
+        while Instant::now() < deadline {
+            match gofer.wait(true) {
+                Ok(Some(exit)) => {
+                    tracing::debug!(?exit, "gofer exited");
+                    return;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(_) => break,
+            }
+        }
+        let exit = gofer.kill_and_reap();
+        tracing::debug!(?exit, "gofer killed");
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(sentry) = self.sentry.take() {
+            sentry.kill_and_reap();
+        }
+        if let Some(gofer) = self.gofer.take() {
+            gofer.kill_and_reap();
+        }
+    }
+}
+
+/// `vigil boot`'s command line for this sandbox.
+fn boot_args(
+    id: &str,
+    bundle: &Bundle,
+    options: &Options,
+    io_fds: &str,
+    ready_fd: i32,
+) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![
+        "boot".into(),
+        "--id".into(),
+        id.into(),
+        "--bundle".into(),
+        bundle.dir.clone().into(),
+        "--io-fds".into(),
+        io_fds.into(),
+        "--ready-fd".into(),
+        ready_fd.to_string().into(),
+        format!("--directfs={}", options.directfs).into(),
+        "--network".into(),
+        match options.network {
+            Network::None => "none",
+            Network::Host => "host",
+        }
+        .into(),
+    ];
+    if options.strace {
+        args.push("--strace".into());
+    }
+    if let Some(overlay) = &options.overlay2 {
+        args.push("--overlay2".into());
+        args.push(overlay.into());
+    }
+    if let Some(dir) = &options.debug_log {
+        args.push("--debug-log".into());
+        args.push(dir.join(format!("{id}.sentry.log")).into());
+    }
+    args
+}
+
+/// The sentry's namespaces: all but cgroup (and time), and the network one
+/// only when the sandbox has no host network.
+fn sentry_namespaces(network: Network) -> u64 {
+    let mut flags = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWUTS;
+    if network == Network::None {
+        flags |= libc::CLONE_NEWNET;
+    }
+    flags as u64
+}
+
+/// The sandbox processes get an empty environment (the container's comes
+/// from the spec), save what controls Rust's own diagnostics.
+fn pass_environment(cmd: &mut launch::Command<'_>) -> Result<(), launch::Error> {
+    for name in ["RUST_BACKTRACE", "RUST_LIB_BACKTRACE"] {
+        if let Some(value) = std::env::var_os(name) {
+            cmd.env(name, value)?;
+        }
+    }
+    Ok(())
+}
+
+/// `n` socket pairs: the gofer's ends and the sentry's ends.
+fn socket_pairs(n: usize) -> Result<(Vec<OwnedFd>, Vec<OwnedFd>), Error> {
+    use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+    let mut gofer = Vec::with_capacity(n);
+    let mut sentry = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (g, s) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(|e| Error::Sockets(e.into()))?;
+        gofer.push(g);
+        sentry.push(s);
+    }
+    Ok((gofer, sentry))
+}
+
+/// `3,4,...` for `n` sockets.
+fn io_fd_list(n: usize) -> String {
+    (0..n)
+        .map(|i| (FIRST_IO_FD + i as i32).to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Checks a container id as runc does: letters, digits, `_`, `+`, `-`
+/// and `.`, and not `.` or `..` (it names a directory under the root).
+pub fn check_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("invalid container id {id:?}"))
+    }
+}
+
+/// The state directory of a container, `<root>/<id>`: it exists from
+/// start to end, so a second container with the same id is refused. The
+/// later lifecycle verbs keep the container's state here.
+#[derive(Debug)]
+pub struct StateDir {
+    path: PathBuf,
+}
+
+impl StateDir {
+    pub fn create(root: &Path, id: &str) -> Result<StateDir, String> {
+        std::fs::create_dir_all(root)
+            .map_err(|e| format!("create root directory {}: {e}", root.display()))?;
+        let path = root.join(id);
+        match std::fs::create_dir(&path) {
+            Ok(()) => Ok(StateDir { path }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(format!("container with id {id:?} already exists"))
+            }
+            Err(e) => Err(format!("create {}: {e}", path.display())),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for StateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_ids_follow_runc() {
+        for ok in ["a", "abc-1_2.3+x", "A"] {
+            check_id(ok).unwrap();
+        }
+        for bad in ["", ".", "..", "a/b", "a b", "ä"] {
+            assert!(check_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn io_fds_are_numbered_from_three() {
+        assert_eq!(io_fd_list(1), "3");
+        assert_eq!(io_fd_list(3), "3,4,5");
+    }
+
+    #[test]
+    fn host_network_keeps_the_host_network_namespace() {
+        assert_ne!(
+            sentry_namespaces(Network::None) & libc::CLONE_NEWNET as u64,
+            0
+        );
+        assert_eq!(
+            sentry_namespaces(Network::Host) & libc::CLONE_NEWNET as u64,
+            0
+        );
+    }
+
+    #[test]
+    fn a_state_directory_is_exclusive_and_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = StateDir::create(root.path(), "c1").unwrap();
+        let again = StateDir::create(root.path(), "c1").unwrap_err();
+        assert_eq!(again, "container with id \"c1\" already exists");
+        let path = dir.path().to_path_buf();
+        drop(dir);
+        assert!(!path.exists());
+    }
+}

@@ -1,0 +1,626 @@
+//! Tests of `vigil run` as the real binary: its error paths, a container run
+//! side by side with runc on the same bundle, the sandbox's isolation seen
+//! from the host, and cleanup (no process of a sandbox outlives `vigil run`).
+//!
+//! These tests need root. The setup installs static busybox (the
+//! container's program) and runc (the reference) when they are missing.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+const VIGIL: &str = env!("CARGO_BIN_EXE_vigil");
+const BUSYBOX: &str = "/bin/busybox";
+/// How long any one `vigil run` here may take: a hung sandbox fails its
+/// test instead of hanging the suite.
+const LIMIT: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------------------
+// Setup.
+
+/// Installs a Debian package if `file` is missing; idempotent and shared by
+/// all tests of this binary.
+fn ensure(file: &str, package: &str) -> bool {
+    if Path::new(file).exists() {
+        return true;
+    }
+    let installed = Command::new("apt-get")
+        .args(["install", "-y", "-qq", package])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+        || (Command::new("apt-get")
+            .args(["update", "-qq"])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+            && Command::new("apt-get")
+                .args(["install", "-y", "-qq", package])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success()));
+    installed && Path::new(file).exists()
+}
+
+fn setup() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        assert!(
+            ensure(BUSYBOX, "busybox-static"),
+            "static busybox is needed: apt-get install busybox-static"
+        );
+        ensure("/usr/sbin/runc", "runc");
+    });
+}
+
+fn runc() -> Option<&'static str> {
+    ["/usr/sbin/runc", "/usr/bin/runc"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+}
+
+// ---------------------------------------------------------------------------
+// Bundles.
+
+/// A bundle in a temp dir: a tiny rootfs of static busybox and a few
+/// applet links, and a state root for vigil.
+struct Bundle {
+    dir: tempfile::TempDir,
+}
+
+impl Bundle {
+    fn new(args: &[&str]) -> Bundle {
+        setup();
+        let dir = tempfile::Builder::new()
+            .prefix("vigil-run-test")
+            .tempdir()
+            .unwrap();
+        let bin = dir.path().join("rootfs/bin");
+        fs::create_dir_all(&bin).unwrap();
+        // Mount points: runc makes missing ones in the rootfs itself, the
+        // sentry cannot in a read-only root.
+        for point in ["proc", "tmp", "data"] {
+            fs::create_dir(dir.path().join("rootfs").join(point)).unwrap();
+        }
+        fs::copy(BUSYBOX, bin.join("busybox")).unwrap();
+        for applet in ["sh", "echo", "cat", "sleep", "true"] {
+            symlink("busybox", bin.join(applet)).unwrap();
+        }
+        let b = Bundle { dir };
+        b.config(&spec(args, ""));
+        b
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn config(&self, json: &str) {
+        fs::write(self.path().join("config.json"), json).unwrap();
+    }
+
+    /// vigil's `--root` for this test, so tests never share state.
+    fn state_root(&self) -> PathBuf {
+        self.path().join("state")
+    }
+
+    fn vigil(&self, id: &str, extra_global: &[&str]) -> Command {
+        let mut cmd = Command::new(VIGIL);
+        cmd.arg("--root")
+            .arg(self.state_root())
+            .args(extra_global)
+            .args(["run", "--bundle"])
+            .arg(self.path())
+            .arg(id)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `vigil run` to its end and checks nothing of the sandbox is
+    /// left.
+    fn run(&self, id: &str) -> Output {
+        let out = output_within(self.vigil(id, &[]), LIMIT);
+        assert_no_leftovers(self.path());
+        out
+    }
+}
+
+/// A config.json that runc accepts too: `args` run as root in `/`, with
+/// `extra` spliced into the mounts.
+fn spec(args: &[&str], extra_mounts: &str) -> String {
+    let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
+    format!(
+        r#"{{
+  "ociVersion": "1.0.2",
+  "process": {{
+    "terminal": false,
+    "user": {{"uid": 0, "gid": 0}},
+    "args": [{}],
+    "env": ["PATH=/bin"],
+    "cwd": "/"
+  }},
+  "root": {{"path": "rootfs", "readonly": true}},
+  "hostname": "vigil-test",
+  "mounts": [
+    {{"destination": "/proc", "type": "proc", "source": "proc"}},
+    {{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["mode=1777"]}}{extra_mounts}
+  ],
+  "linux": {{
+    "namespaces": [{{"type": "pid"}}, {{"type": "mount"}}, {{"type": "ipc"}},
+                   {{"type": "uts"}}, {{"type": "network"}}]
+  }}
+}}"#,
+        args.join(", ")
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Leftovers.
+
+/// Processes whose command line names `bundle` (the gofer and the sentry
+/// are started with `--bundle <dir>`).
+fn processes_of(bundle: &Path) -> Vec<(i32, String)> {
+    let needle = bundle.as_os_str().as_encoded_bytes();
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if cmdline.windows(needle.len()).any(|w| w == needle) {
+            let shown = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            found.push((pid, shown));
+        }
+    }
+    found
+}
+
+/// Fails if any process of the sandbox still runs, after a short grace
+/// for the host to finish tearing down killed processes.
+fn assert_no_leftovers(bundle: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let left = processes_of(bundle);
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "left running: {left:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `cmd`'s output; kills it (and so its sandbox, which dies with it) and
+/// fails if it runs longer than `limit`.
+fn output_within(mut cmd: Command, limit: Duration) -> Output {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let done = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + limit;
+            while Instant::now() < deadline {
+                if done.load(Ordering::Acquire) {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // SAFETY: kill(2) of our own child, not yet reaped.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            true
+        })
+    };
+    let out = child.wait_with_output().unwrap();
+    done.store(true, Ordering::Release);
+    assert!(
+        !watchdog.join().unwrap(),
+        "vigil did not finish within {limit:?}; stderr: {}",
+        stderr(&out)
+    );
+    out
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Checks a failed `vigil run`: exit 1, one `vigil: ` line naming `want`.
+fn assert_fails(out: &Output, want: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert!(err.starts_with("vigil: "), "{err}");
+    assert!(err.contains(want), "want {want:?} in {err:?}");
+    assert!(out.stdout.is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// Error paths.
+
+#[test]
+fn a_missing_bundle_is_a_clear_error() {
+    let b = Bundle::new(&["true"]);
+    let missing = b.path().join("nowhere");
+    let mut cmd = Command::new(VIGIL);
+    cmd.arg("--root")
+        .arg(b.state_root())
+        .args(["run", "-b"])
+        .arg(&missing)
+        .arg("c1");
+    let out = output_within(cmd, LIMIT);
+    assert_fails(&out, &missing.display().to_string());
+    assert!(!b.state_root().join("c1").exists());
+    assert_no_leftovers(b.path());
+}
+
+#[test]
+fn an_invalid_config_is_a_clear_error() {
+    let b = Bundle::new(&["true"]);
+    b.config("{not json");
+    let out = b.run("c1");
+    assert_fails(&out, "config.json: invalid JSON");
+}
+
+#[test]
+fn a_config_without_process_is_a_clear_error() {
+    let b = Bundle::new(&["true"]);
+    b.config(r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"}}"#);
+    assert_fails(&b.run("c1"), "process is not set");
+}
+
+#[test]
+fn a_missing_root_path_is_a_clear_error() {
+    let b = Bundle::new(&["true"]);
+    b.config(&spec(&["true"], "").replace(r#""path": "rootfs""#, r#""path": "gone""#));
+    let out = b.run("c1");
+    assert_fails(
+        &out,
+        &format!(
+            "rootfs {}: no such directory",
+            b.path().join("gone").display()
+        ),
+    );
+    assert!(!b.state_root().join("c1").exists());
+}
+
+#[test]
+fn a_missing_bind_source_is_a_clear_error() {
+    let b = Bundle::new(&["true"]);
+    let extra = r#",
+    {"destination": "/data", "type": "bind", "source": "/nonexistent-vigil-source", "options": ["rbind"]}"#;
+    b.config(&spec(&["true"], extra));
+    assert_fails(&b.run("c1"), "/nonexistent-vigil-source");
+}
+
+#[test]
+fn detach_is_not_supported_yet() {
+    let b = Bundle::new(&["true"]);
+    let mut cmd = b.vigil("c1", &[]);
+    cmd.arg("--detach");
+    let out = output_within(cmd, LIMIT);
+    // `--detach` after the id is still a flag of `run`.
+    assert_fails(&out, "--detach is not supported yet");
+}
+
+#[test]
+fn a_container_id_in_use_is_refused() {
+    let b = Bundle::new(&["true"]);
+    fs::create_dir_all(b.state_root().join("c1")).unwrap();
+    assert_fails(&b.run("c1"), "container with id \"c1\" already exists");
+}
+
+#[test]
+fn an_invalid_container_id_is_refused() {
+    let b = Bundle::new(&["true"]);
+    assert_fails(&b.run("../x"), "invalid container id");
+}
+
+// ---------------------------------------------------------------------------
+// Running containers.
+
+/// `hello` and exit status 3, like runc on the same bundle.
+#[test]
+fn prints_and_exits_like_runc() {
+    let b = Bundle::new(&["/bin/sh", "-c", "echo hello; exit 3"]);
+    let out = b.run("hello");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello\n",
+        "stderr: {}",
+        stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", stderr(&out));
+    assert!(
+        !b.state_root().join("hello").exists(),
+        "state directory left"
+    );
+
+    let Some(runc) = runc() else {
+        eprintln!("runc is not installed: the comparison is skipped");
+        return;
+    };
+    let mut cmd = Command::new(runc);
+    cmd.arg("--root")
+        .arg(b.path().join("runc-state"))
+        .args(["run", "--bundle"])
+        .arg(b.path())
+        .arg("hello")
+        .stdin(Stdio::null());
+    let reference = output_within(cmd, LIMIT);
+    assert_eq!(
+        out.stdout,
+        reference.stdout,
+        "runc stderr: {}",
+        stderr(&reference)
+    );
+    assert_eq!(out.status.code(), reference.status.code());
+}
+
+/// The container's stdin is vigil's: `vigil run` works in a pipeline, and
+/// a bind mount is served by the gofer.
+#[test]
+fn stdin_and_bind_mounts_reach_the_container() {
+    let b = Bundle::new(&["/bin/sh", "-c", "cat /data/file; cat"]);
+    let data = b.path().join("host-data");
+    fs::create_dir(&data).unwrap();
+    fs::write(data.join("file"), "from the host\n").unwrap();
+    let extra = format!(
+        r#",
+    {{"destination": "/data", "type": "bind", "source": {:?}, "options": ["rbind", "ro"]}}"#,
+        data.display().to_string()
+    );
+    b.config(&spec(&["/bin/sh", "-c", "cat /data/file; cat"], &extra));
+    // A pipe, filled and closed before vigil starts: `cat` reads the line,
+    // then EOF.
+    let (r, w) = rustix::pipe::pipe().unwrap();
+    std::fs::File::from(w)
+        .write_all(b"through stdin\n")
+        .unwrap();
+    let mut cmd = b.vigil("pipe", &[]);
+    cmd.stdin(Stdio::from(r));
+    let out = output_within(cmd, LIMIT);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "from the host\nthrough stdin\n",
+        "stderr: {}",
+        stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_no_leftovers(b.path());
+}
+
+/// A sandbox that runs until its stdin closes (`cat`), started with a
+/// pid file; killed with `vigil run` when dropped.
+struct Running {
+    bundle: Bundle,
+    vigil: Child,
+}
+
+impl Running {
+    fn start(debug_log: bool) -> Running {
+        Running::start_with(debug_log, &[])
+    }
+
+    fn start_with(debug_log: bool, global: &[&str]) -> Running {
+        let bundle = Bundle::new(&["/bin/cat"]);
+        let pid_file = bundle.path().join("pid");
+        let logs = bundle.path().join("logs");
+        let mut flags: Vec<String> = global.iter().map(|s| s.to_string()).collect();
+        if debug_log {
+            flags.extend(["--debug-log".into(), logs.display().to_string()]);
+        }
+        let flags: Vec<&str> = flags.iter().map(|s| s.as_str()).collect();
+        let mut cmd = bundle.vigil("running", &flags);
+        cmd.arg("--pid-file").arg(&pid_file);
+        let vigil = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let r = Running { bundle, vigil };
+        let deadline = Instant::now() + LIMIT;
+        while !pid_file.exists() {
+            assert!(Instant::now() < deadline, "no pid file");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        r
+    }
+
+    fn sentry_pid(&self) -> i32 {
+        fs::read_to_string(self.bundle.path().join("pid"))
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// Ends the container by closing its stdin; returns vigil's output.
+    fn finish(&mut self) -> Output {
+        drop(self.vigil.stdin.take());
+        let deadline = Instant::now() + LIMIT;
+        while self.vigil.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "vigil run did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut out = Output {
+            status: self.vigil.wait().unwrap(),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        };
+        use std::io::Read;
+        self.vigil
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_end(&mut out.stdout)
+            .unwrap();
+        self.vigil
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_end(&mut out.stderr)
+            .unwrap();
+        assert_no_leftovers(self.bundle.path());
+        out
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.vigil.kill();
+        let _ = self.vigil.wait();
+    }
+}
+
+fn status_field(pid: i32, key: &str) -> String {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+        .unwrap_or_else(|| panic!("{key} not in /proc/{pid}/status"))
+}
+
+#[test]
+fn the_sentry_is_isolated_from_the_host() {
+    let mut r = Running::start(false);
+    let pid = r.sentry_pid();
+    // The pid file names the sentry: `vigil boot`, a child of `vigil run`.
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(cmdline.starts_with(VIGIL.as_bytes()), "{cmdline:?}");
+    assert!(String::from_utf8_lossy(&cmdline).contains("\0boot\0"));
+    assert_eq!(status_field(pid, "PPid:"), r.vigil.id().to_string());
+
+    for ns in ["user", "mnt", "pid", "net", "ipc", "uts"] {
+        let host = fs::read_link(format!("/proc/self/ns/{ns}")).unwrap();
+        let sentry = fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap();
+        assert_ne!(host, sentry, "the sentry shares the host's {ns} namespace");
+    }
+    // Root of its user namespace, which maps every id to itself.
+    let uid_map = fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+    assert_eq!(
+        uid_map.split_whitespace().collect::<Vec<_>>(),
+        ["0", "0", "4294967295"]
+    );
+    // Pid 1 of its own pid namespace.
+    assert_eq!(
+        status_field(pid, "NSpid:").split_whitespace().nth(1),
+        Some("1")
+    );
+
+    // Its root is an empty, read-only tmpfs, the only mount it has.
+    let root = fs::read_dir(format!("/proc/{pid}/root")).unwrap().count();
+    assert_eq!(root, 0, "the sentry's root is not empty");
+    let host_root = fs::metadata("/").unwrap();
+    let sentry_root = fs::metadata(format!("/proc/{pid}/root/")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_ne!(
+        (host_root.dev(), host_root.ino()),
+        (sentry_root.dev(), sentry_root.ino())
+    );
+    let mounts = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    let lines: Vec<&str> = mounts.lines().collect();
+    assert_eq!(lines.len(), 1, "{mounts}");
+    let fields: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(
+        (fields[4], fields[5].split(',').next()),
+        ("/", Some("ro")),
+        "{mounts}"
+    );
+    assert!(lines[0].contains(" - tmpfs "), "{mounts}");
+
+    // The main thread holds only ptrace and the directfs file
+    // capabilities; the kernel's threads also CAP_SYS_ADMIN (the platform
+    // clones stubs into pid namespaces of their own); no thread more.
+    // CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID: bits 0-4;
+    // SYS_PTRACE: 19; SYS_ADMIN: 21.
+    let kept = 0x8001f_u64;
+    let kernel = kept | 1 << 21;
+    for task in fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        let status = fs::read_to_string(task.path().join("status")).unwrap();
+        let field = |key: &str| {
+            let hex = status.lines().find_map(|l| l.strip_prefix(key)).unwrap();
+            u64::from_str_radix(hex.trim(), 16).unwrap()
+        };
+        let main = task.file_name().to_string_lossy() == pid.to_string();
+        let allowed = if main { kept } else { kernel };
+        for set in ["CapEff:", "CapPrm:", "CapBnd:", "CapInh:"] {
+            let have = field(set);
+            assert_eq!(have & !allowed, 0, "{set} {have:x} of {:?}", task.path());
+        }
+        if main {
+            assert_eq!(field("CapEff:"), kept);
+        }
+        assert_eq!(field("NoNewPrivs:"), 1, "{:?}", task.path());
+    }
+    assert_eq!(status_field(pid, "NoNewPrivs:"), "1");
+
+    let out = r.finish();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+}
+
+#[test]
+fn host_network_keeps_the_host_network_namespace() {
+    let mut r = Running::start_with(false, &["--network", "host"]);
+    let pid = r.sentry_pid();
+    let ns = |p: &str, ns: &str| fs::read_link(format!("/proc/{p}/ns/{ns}")).unwrap();
+    assert_eq!(ns("self", "net"), ns(&pid.to_string(), "net"));
+    assert_ne!(ns("self", "user"), ns(&pid.to_string(), "user"));
+    let out = r.finish();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+}
+
+#[test]
+fn debug_logs_are_written_per_sandbox_process() {
+    let mut r = Running::start(true);
+    let logs = r.bundle.path().join("logs");
+    let out = r.finish();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let sentry = fs::read_to_string(logs.join("running.sentry.log")).unwrap();
+    let gofer = fs::read_to_string(logs.join("running.gofer.log")).unwrap();
+    assert!(sentry.contains("sentry starting"), "{sentry}");
+    assert!(gofer.contains("gofer jailed"), "{gofer}");
+}
+
+#[test]
+fn killing_vigil_run_takes_the_sandbox_with_it() {
+    let mut r = Running::start(false);
+    let sentry = r.sentry_pid();
+    assert!(!processes_of(r.bundle.path()).is_empty());
+    r.vigil.kill().unwrap();
+    r.vigil.wait().unwrap();
+    assert_no_leftovers(r.bundle.path());
+    // Gone, not even a zombie (whoever inherited it has reaped it).
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Path::new(&format!("/proc/{sentry}")).exists() {
+        assert!(Instant::now() < deadline, "sentry {sentry} still exists");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn forwarded_signals_do_not_end_vigil_run() {
+    // SIGTERM and SIGINT go to the sandbox, whose init (`cat`, no
+    // handler) ignores them as a container init does under runc; vigil
+    // itself must not die of them.
+    let mut r = Running::start(false);
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        // SAFETY: kill(2) of our own child.
+        assert_eq!(unsafe { libc::kill(r.vigil.id() as i32, sig) }, 0);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let out = r.finish();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+}
