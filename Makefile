@@ -7,13 +7,14 @@ SHELL := bash
 .DEFAULT_GOAL := test
 
 CARGO ?= cargo
-# Debian packages the tests need. Later features append to this list
-# (containerd, busybox-static, ...).
-APT_PACKAGES := build-essential pkg-config busybox-static
+# Debian packages the demo and the tests need: a C toolchain for the test
+# programs, busybox-static for root file systems, runc as the reference
+# runtime, debootstrap for the Debian root file system.
+APT_PACKAGES := build-essential pkg-config runc busybox-static debootstrap
 # How long `make fuzz` lets libFuzzer run.
 FUZZ_SECONDS ?= 60
 
-.PHONY: setup test fmt clippy unit bench fuzz
+.PHONY: setup demo test fmt clippy unit bench fuzz
 
 setup:
 	@missing=""; \
@@ -35,6 +36,12 @@ setup:
 		|| { echo "setup: clippy is missing from the Rust toolchain" >&2; exit 1; }
 	@echo "setup: ok ($$($(CARGO) --version))"
 
+# The main job: build vigil, build a busybox root file system, and run a
+# short shell session in a vigil sandbox.
+demo: setup
+	$(CARGO) build --release -p runtime
+	scripts/demo.sh
+
 fmt:
 	$(CARGO) fmt --all --check
 	@# The fuzz crate is outside the workspace; check its files directly.
@@ -48,11 +55,11 @@ clippy:
 unit:
 	$(CARGO) test --workspace --all-features --doc
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		echo "$(CARGO) nextest run --workspace --all-features"; \
-		$(CARGO) nextest run --workspace --all-features; \
+		echo "$(CARGO) nextest run --workspace --all-features --no-fail-fast"; \
+		$(CARGO) nextest run --workspace --all-features --no-fail-fast; \
 	else \
-		echo "$(CARGO) test --workspace --all-features"; \
-		$(CARGO) test --workspace --all-features; \
+		echo "$(CARGO) test --workspace --all-features --no-fail-fast"; \
+		$(CARGO) test --workspace --all-features --no-fail-fast; \
 	fi
 
 test: setup
@@ -60,9 +67,12 @@ test: setup
 	$(MAKE) --no-print-directory clippy
 	$(MAKE) --no-print-directory unit
 
-# The lisafs round-trip benchmark (a plain timing binary, not run by tests).
+# The benchmarks (plain timing binaries, not run by tests): lisafs round
+# trips, then runc, vigil and runsc (if installed) side by side on the same
+# container workloads (needs root).
 bench: setup
 	$(CARGO) bench -p gofer --bench lisafs
+	$(CARGO) bench -p integration --bench sandbox
 
 # Coverage-guided fuzzing of the lisafs decoders. cargo-fuzz needs nightly
 # features; RUSTC_BOOTSTRAP lets the stable toolchain provide them. Without
