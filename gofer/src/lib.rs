@@ -7,8 +7,8 @@ pub mod filter;
 pub mod jail;
 
 use lisafs::{ServeOptions, Socket};
-use std::collections::HashSet;
-use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use std::os::fd::RawFd;
 use std::path::PathBuf;
 
 /// How the gofer was started.
@@ -36,12 +36,8 @@ pub enum Error {
         expected: usize,
         binds: usize,
     },
-    #[error("io FD {0} is listed twice")]
-    IoFdTwice(RawFd),
-    #[error("io FD {0} is not open")]
-    IoFdNotOpen(RawFd),
-    #[error("io FD {fd} is not a SOCK_SEQPACKET socket: {errno}")]
-    IoFdNotSeqpacket { fd: RawFd, errno: lisafs::Errno },
+    #[error(transparent)]
+    IoFd(#[from] lisafs::transport::AdoptError),
     #[error("start the thread of connection {index}: {source}")]
     Thread {
         index: usize,
@@ -61,7 +57,7 @@ pub fn run(args: GoferArgs) -> Result<(), Error> {
             binds: plan.binds.len(),
         });
     }
-    let sockets = adopt_io_fds(&args.io_fds)?;
+    let sockets = Socket::adopt(&args.io_fds)?;
     let jailed = jail::enter(&plan, &mut jail::RealHost)?;
     tracing::info!(
         mounts = jailed.mounts.len(),
@@ -92,34 +88,4 @@ pub fn run(args: GoferArgs) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// Takes ownership of the inherited sockets after checking each one, so a
-/// bad launch fails here with the FD's number rather than later.
-fn adopt_io_fds(fds: &[RawFd]) -> Result<Vec<Socket>, Error> {
-    let mut seen = HashSet::new();
-    for &fd in fds {
-        if !seen.insert(fd) {
-            return Err(Error::IoFdTwice(fd));
-        }
-        // SAFETY: F_GETFD only reads the FD table; a number that is not an
-        // open FD fails with EBADF.
-        if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-            return Err(Error::IoFdNotOpen(fd));
-        }
-        // SAFETY: `fd` is open (checked above) and only borrowed for the call.
-        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        Socket::check_seqpacket(borrowed).map_err(|errno| Error::IoFdNotSeqpacket { fd, errno })?;
-    }
-    Ok(fds
-        .iter()
-        .map(|&fd| {
-            // SAFETY: each FD is open, listed once, and was handed to the
-            // gofer to own; nothing else in the process refers to it.
-            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-            // Keep the sockets out of anything the gofer might execute.
-            let _ = rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC);
-            Socket::from_fd(fd)
-        })
-        .collect())
 }

@@ -202,6 +202,53 @@ impl Socket {
     }
 }
 
+/// Why inherited FDs could not be taken as lisafs sockets.
+#[derive(Debug, thiserror::Error)]
+pub enum AdoptError {
+    #[error("io FD {0} is listed twice")]
+    Twice(RawFd),
+    #[error("io FD {0} is not an open FD above stdio")]
+    NotOpen(RawFd),
+    #[error("io FD {fd} is not a SOCK_SEQPACKET socket: {errno}")]
+    NotSeqpacket { fd: RawFd, errno: Errno },
+}
+
+impl Socket {
+    /// Takes ownership of sockets a process inherited (`--io-fds`), after
+    /// checking each one, so a bad launch fails with the FD's number rather
+    /// than later. The FDs become close-on-exec.
+    pub fn adopt(fds: &[RawFd]) -> Result<Vec<Socket>, AdoptError> {
+        let mut seen = std::collections::HashSet::new();
+        for &fd in fds {
+            if !seen.insert(fd) {
+                return Err(AdoptError::Twice(fd));
+            }
+            if fd < 3 {
+                return Err(AdoptError::NotOpen(fd));
+            }
+            // SAFETY: only borrowed for the check; a number that is not an
+            // open FD makes fcntl fail with EBADF rather than touch anything.
+            let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+            if rustix::io::fcntl_getfd(borrowed).is_err() {
+                return Err(AdoptError::NotOpen(fd));
+            }
+            Socket::check_seqpacket(borrowed)
+                .map_err(|errno| AdoptError::NotSeqpacket { fd, errno })?;
+        }
+        Ok(fds
+            .iter()
+            .map(|&fd| {
+                // SAFETY: each FD is an open socket (checked above), listed
+                // once, and handed to this process to own.
+                let fd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
+                let fd: OwnedFd = fd;
+                let _ = rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC);
+                Socket::from_fd(fd)
+            })
+            .collect())
+    }
+}
+
 impl AsFd for Socket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

@@ -604,5 +604,5 @@ fn an_io_fd_that_is_not_a_seqpacket_socket_is_a_clear_error() {
         "3",
         "io FD 3 is not a SOCK_SEQPACKET socket",
     );
-    fails_with(bundle.path(), vec![], "9", "io FD 9 is not open");
+    fails_with(bundle.path(), vec![], "9", "io FD 9 is not an open FD");
 }
