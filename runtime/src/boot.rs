@@ -14,7 +14,7 @@ use nix::mount::{MntFlags, MsFlags};
 use oci_spec::runtime::{Mount, PosixRlimitType, Spec};
 use sentry::boot::{BootConfig, MountConfig, MountSource, Rlimit, SandboxExit, UserConfig};
 use sentry::kernel::{BootError, Kernel};
-use std::collections::HashSet;
+
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -53,10 +53,8 @@ pub enum Error {
     Bundle(#[from] crate::bundle::Error),
     #[error("--io-fds lists {given} FDs, but the spec has {expected} mounts served by the gofer")]
     IoFdCount { given: usize, expected: usize },
-    #[error("io FD {0} is listed twice")]
-    IoFdTwice(RawFd),
-    #[error("io FD {fd} is not a SOCK_SEQPACKET socket: {errno}")]
-    IoFd { fd: RawFd, errno: lisafs::Errno },
+    #[error(transparent)]
+    IoFd(#[from] lisafs::transport::AdoptError),
     #[error("--ready-fd {0} is not an open FD above 2")]
     ReadyFd(RawFd),
     #[error("stdio FD {fd}: {errno}")]
@@ -68,6 +66,8 @@ pub enum Error {
     },
     #[error("capabilities: {0}")]
     Capabilities(String),
+    #[error(transparent)]
+    Seccomp(#[from] sentry::seccomp::Error),
     #[error(transparent)]
     Kernel(#[from] BootError),
 }
@@ -93,7 +93,7 @@ pub fn run(args: BootArgs) -> Result<SandboxExit, Error> {
             expected: bundle.served_mounts(),
         });
     }
-    let sockets = adopt_io_fds(&args.io_fds)?;
+    let sockets = Socket::adopt(&args.io_fds)?;
     let ready = args.ready_fd.map(adopt_ready_fd).transpose()?;
     let stdio = take_stdio()?;
     tracing::info!(
@@ -174,11 +174,10 @@ pub fn jail_and_run(
     limit_capabilities(kept)?;
     nix::sys::prctl::set_no_new_privs().map_err(sys("set no_new_privs"))?;
 
-    // No seccomp filter yet. Stubs are forked from the sentry and inherit
-    // every filter it has; a sentry rule that kills or fails a system call
-    // takes precedence over the stub filter's user notification, so the
-    // stubs would break. The filter goes here once stubs come from a zygote
-    // forked before it is installed.
+    // The sentry's own filter, on every thread (the kernel's already run).
+    // Stubs never inherit it: the platform's zygote, forked before this
+    // point, creates them.
+    sentry::seccomp::install_sentry_filter()?;
 
     spawn_signal_thread(&kernel);
     if let Some(ready) = ready {
@@ -435,36 +434,6 @@ fn rlimit_resource(t: PosixRlimitType) -> u32 {
         RlimitRtprio => libc::RLIMIT_RTPRIO,
         RlimitRttime => libc::RLIMIT_RTTIME,
     }
-}
-
-/// Checks and takes ownership of the inherited lisafs sockets.
-fn adopt_io_fds(fds: &[RawFd]) -> Result<Vec<Socket>, Error> {
-    let mut seen = HashSet::new();
-    for &fd in fds {
-        if !seen.insert(fd) {
-            return Err(Error::IoFdTwice(fd));
-        }
-        if fd < 3 {
-            return Err(Error::IoFd {
-                fd,
-                errno: lisafs::Errno::BADF,
-            });
-        }
-        // SAFETY: only borrowed for the check; an FD that is not open makes
-        // getsockopt fail with EBADF rather than touch anything.
-        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        Socket::check_seqpacket(borrowed).map_err(|errno| Error::IoFd { fd, errno })?;
-    }
-    Ok(fds
-        .iter()
-        .map(|&fd| {
-            // SAFETY: each FD is an open socket (checked above), listed once,
-            // and handed to this process to own.
-            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-            let _ = rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC);
-            Socket::from_fd(fd)
-        })
-        .collect())
 }
 
 fn adopt_ready_fd(fd: RawFd) -> Result<OwnedFd, Error> {

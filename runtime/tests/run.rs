@@ -564,8 +564,11 @@ fn the_sentry_is_isolated_from_the_host() {
             assert_eq!(field("CapEff:"), kept);
         }
         assert_eq!(field("NoNewPrivs:"), 1, "{:?}", task.path());
+        // Every thread runs under the sentry's seccomp filter.
+        assert_eq!(field("Seccomp:"), 2, "{:?}", task.path());
     }
     assert_eq!(status_field(pid, "NoNewPrivs:"), "1");
+    assert_eq!(status_field(pid, "Seccomp:"), "2");
 
     let out = r.finish();
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));

@@ -15,5 +15,6 @@ pub mod errno;
 pub mod kernel;
 pub mod loader;
 pub mod platform;
+pub mod seccomp;
 pub mod syscalls;
 pub mod vfs;

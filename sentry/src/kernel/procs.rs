@@ -76,6 +76,11 @@ fn info(k: &Kernel, g: &ThreadGroup, t: Option<&Arc<Task>>) -> ProcessInfo {
             .iter()
             .map(|&(cur, max)| Rlimit { cur, max })
             .collect(),
+        maps: task
+            .as_ref()
+            .and_then(|t| k.platform().maps(t.host).ok())
+            .unwrap_or_default()
+            .into_bytes(),
         ..ProcessInfo::default()
     }
 }

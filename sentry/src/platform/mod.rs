@@ -403,6 +403,37 @@ impl Platform {
         procfs::signal_deliverable(&status, tid)
     }
 
+    /// The address-space layout of stub thread `tid` as the sandbox may
+    /// see it: the host's `maps` lines without the platform's own pages and
+    /// without host file paths (a mapped file shows only its device and
+    /// inode, not where it lives on the host).
+    pub fn maps(&self, tid: HostTid) -> Result<String, PlatformError> {
+        let raw = procfs::read_maps(self.tracer.proc(), tid)?;
+        let mut out = String::with_capacity(raw.len());
+        for line in raw.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let Some((start, end)) = fields.first().and_then(|r| r.split_once('-')) else {
+                continue;
+            };
+            let (Ok(start), Ok(end)) =
+                (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+            else {
+                continue;
+            };
+            if start >= TRAMPOLINE_ADDR && end <= TRAMPOLINE_ADDR + TRAMPOLINE_LEN {
+                continue;
+            }
+            let head = fields.iter().take(5).copied().collect::<Vec<_>>().join(" ");
+            out.push_str(&head);
+            if let Some(name) = fields.get(5).filter(|n| n.starts_with('[')) {
+                out.push_str(&" ".repeat(73usize.saturating_sub(head.len()).max(1)));
+                out.push_str(name);
+            }
+            out.push('\n');
+        }
+        Ok(out)
+    }
+
     /// Memory of a stub thread that the caller knows is alive (prefer
     /// [`SyscallTrap::memory`], which is checked against its notification).
     pub fn memory(&self, tid: HostTid) -> Memory<'static> {

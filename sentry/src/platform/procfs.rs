@@ -29,10 +29,19 @@ pub fn open_proc() -> Result<OwnedFd, PlatformError> {
 
 /// Reads `/proc/<tid>/status`. A thread that no longer exists is `Gone`.
 pub fn read_status(proc: &OwnedFd, tid: HostTid) -> Result<String, PlatformError> {
+    read(proc, tid, "status", STATUS_MAX)
+}
+
+/// The stub's `/proc/<tid>/maps`, for the sandbox's own `/proc/PID/maps`.
+pub fn read_maps(proc: &OwnedFd, tid: HostTid) -> Result<String, PlatformError> {
+    read(proc, tid, "maps", 4 << 20)
+}
+
+fn read(proc: &OwnedFd, tid: HostTid, file: &str, max: usize) -> Result<String, PlatformError> {
     if tid.0 <= 0 {
         return Err(PlatformError::Gone(tid));
     }
-    let path = std::ffi::CString::new(format!("{}/status", tid.0))
+    let path = std::ffi::CString::new(format!("{}/{file}", tid.0))
         .map_err(|_| PlatformError::Gone(tid))?;
     // SAFETY: a NUL-terminated relative path under a directory FD we own.
     let fd = unsafe {
@@ -47,7 +56,7 @@ pub fn read_status(proc: &OwnedFd, tid: HostTid) -> Result<String, PlatformError
         return Err(match e.raw_os_error() {
             Some(libc::ENOENT | libc::ESRCH) => PlatformError::Gone(tid),
             _ => PlatformError::Os {
-                what: "open /proc/<tid>/status",
+                what: "open a /proc/<tid> file",
                 source: e,
             },
         });
@@ -58,10 +67,10 @@ pub fn read_status(proc: &OwnedFd, tid: HostTid) -> Result<String, PlatformError
     let mut len = 0;
     loop {
         if len == buf.len() {
-            if buf.len() >= STATUS_MAX {
+            if buf.len() >= max {
                 return Err(PlatformError::Procfs {
                     tid,
-                    reason: "status file too large",
+                    reason: "procfs file too large",
                 });
             }
             buf.resize(buf.len() * 2, 0);
@@ -154,6 +163,12 @@ fn mask(status: &str, key: &'static str, tid: HostTid) -> Result<u64, PlatformEr
         return Err(bad("malformed signal mask"));
     }
     u64::from_str_radix(hex, 16).map_err(|_| bad("malformed signal mask"))
+}
+
+/// The signals the process has handlers for (`SigCgt:`, bit `n - 1` for
+/// signal `n`).
+pub fn caught(status: &str, tid: HostTid) -> Result<u64, PlatformError> {
+    mask(status, "SigCgt", tid)
 }
 
 /// Whether the process has a handler installed for `sig` (`SigCgt:`).

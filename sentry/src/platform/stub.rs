@@ -4,7 +4,7 @@
 //! The sentry is multithreaded, so between `clone` and confinement the child
 //! may only make raw system calls: no allocation, no locks, no panics.
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::sys::*;
 use super::{PlatformError, TRAMPOLINE_ADDR, TRAMPOLINE_LEN};
@@ -27,59 +27,290 @@ pub const EXIT_SECCOMP: i32 = 103;
 pub const EXIT_CAPS: i32 = 105;
 pub const EXIT_RESUMED: i32 = 104;
 
-/// Creates a stub child with a raw `clone(CLONE_NEWPID | SIGCHLD)`, so it is
-/// pid 1 of a new pid namespace that its descendants share (the sandbox's
-/// numbering is the host's there). The child waits until the tracer writes a byte to the
-/// returned pipe (after `PTRACE_SEIZE`), then sets up the trampoline,
-/// installs `filter` with a new listener and stops at an `int3` with the
-/// listener's fd number in `rdi`; after the tracer resumes it, it closes that
-/// fd (a notified call the platform continues) and stops at a second `int3`,
-/// ready for an image.
-pub fn fork_stub(filter: &[libc::sock_filter]) -> Result<(i32, OwnedFd), PlatformError> {
-    let prog = libc::sock_fprog {
-        len: u16::try_from(filter.len())
-            .map_err(|_| PlatformError::Bootstrap("filter too long".into()))?,
-        filter: filter.as_ptr() as *mut libc::sock_filter,
+/// The stub factory: a small process forked from the tracer thread before
+/// the sentry confines itself, which creates every stub tree. A stub
+/// inherits every seccomp filter of the process it is forked from, and a
+/// sentry rule that kills or fails a call would take precedence over the stub
+/// filter's user notification; the zygote never installs one.
+///
+/// It runs raw system calls only (it is forked from a threaded process):
+/// for each request byte on its socket it clones a stub (see
+/// [`stub_child`]) and answers with the stub's pid and, as `SCM_RIGHTS`,
+/// the write end of the stub's ready pipe. It ignores `SIGCHLD`, so the host
+/// reaps its stubs once the tracer has collected their exit; the tracer
+/// still gets every ptrace notification of the stubs it seizes. It dies
+/// with the tracer thread (`PR_SET_PDEATHSIG`) or when its socket closes;
+/// the tracer kills and reaps it when the platform shuts down.
+pub struct Zygote {
+    pid: i32,
+    sock: OwnedFd,
+}
+
+impl Zygote {
+    /// Forks the zygote. `filter` is the stub filter every stub installs; the
+    /// zygote keeps its own copy of it.
+    pub fn fork(filter: &[libc::sock_filter]) -> Result<Zygote, PlatformError> {
+        let prog = libc::sock_fprog {
+            len: u16::try_from(filter.len())
+                .map_err(|_| PlatformError::Bootstrap("filter too long".into()))?,
+            filter: filter.as_ptr() as *mut libc::sock_filter,
+        };
+        let mut fds = [0i32; 2];
+        // SAFETY: `fds` is a writable array of two ints.
+        let r = unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
+        };
+        if r != 0 {
+            return Err(PlatformError::os("socketpair for the zygote"));
+        }
+        // SAFETY: socketpair returned two fresh fds that we now own.
+        let (ours, theirs) =
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // SAFETY: the child only runs `zygote_main`, which makes raw system
+        // calls and never returns, as required after fork in a threaded
+        // process.
+        let pid = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                libc::SIGCHLD as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
+        };
+        if pid < 0 {
+            return Err(PlatformError::os("fork the zygote"));
+        }
+        if pid == 0 {
+            // SAFETY: in the child; `prog` points into this address space's
+            // copy of the filter, which the zygote never frees.
+            unsafe { zygote_main(fds[1], &prog) }
+        }
+        drop(theirs);
+        Ok(Zygote {
+            pid: pid as i32,
+            sock: ours,
+        })
+    }
+
+    /// The zygote's host pid (a child of the tracer thread), or -1 once it
+    /// has been reaped.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Records that the tracer reaped the zygote: its pid may be reused.
+    pub fn reaped(&mut self) {
+        self.pid = -1;
+    }
+
+    /// Asks the zygote for a new stub; returns its host pid and the write end
+    /// of its ready pipe (see [`stub_child`]).
+    pub fn fork_stub(&self) -> Result<(i32, OwnedFd), PlatformError> {
+        let sock = self.sock.as_raw_fd();
+        // SAFETY: sends one byte from a live buffer.
+        let n = unsafe { libc::send(sock, b"s".as_ptr().cast(), 1, libc::MSG_NOSIGNAL) };
+        if n != 1 {
+            return Err(PlatformError::os("ask the zygote for a stub"));
+        }
+        let mut pid = 0i32;
+        let mut iov = libc::iovec {
+            iov_base: (&mut pid as *mut i32).cast(),
+            iov_len: 4,
+        };
+        let mut cmsg = [0u64; 4];
+        // SAFETY: an all-zero msghdr is valid; the pointers set below outlive
+        // the recvmsg call.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cmsg.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&cmsg);
+        let n = loop {
+            // SAFETY: `msg` describes live buffers.
+            let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+            if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            break n;
+        };
+        if n < 0 {
+            return Err(PlatformError::os("receive a stub from the zygote"));
+        }
+        // SAFETY: `msg` was filled in by recvmsg; the CMSG helpers stay
+        // within its control buffer.
+        let fd = unsafe {
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            if c.is_null()
+                || (*c).cmsg_level != libc::SOL_SOCKET
+                || (*c).cmsg_type != libc::SCM_RIGHTS
+            {
+                None
+            } else {
+                Some(OwnedFd::from_raw_fd(std::ptr::read_unaligned(
+                    libc::CMSG_DATA(c).cast::<i32>(),
+                )))
+            }
+        };
+        if n != 4 {
+            return Err(PlatformError::Bootstrap("the zygote is gone".into()));
+        }
+        if pid < 0 {
+            return Err(PlatformError::Os {
+                what: "clone a stub into a new pid namespace (needs CAP_SYS_ADMIN over the sentry's pid namespace)",
+                source: std::io::Error::from_raw_os_error(-pid),
+            });
+        }
+        match fd {
+            Some(fd) => Ok((pid, fd)),
+            None => Err(PlatformError::Bootstrap(
+                "the zygote sent no ready pipe".into(),
+            )),
+        }
+    }
+}
+
+/// The zygote's request loop. Never returns.
+///
+/// # Safety
+/// Must run only in a freshly forked child of the tracer thread.
+unsafe fn zygote_main(sock: i32, prog: *const libc::sock_fprog) -> ! {
+    // SAFETY (whole function): raw syscalls on memory this child owns.
+    unsafe {
+        libc::syscall(
+            libc::SYS_prctl,
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL,
+            0,
+            0,
+            0,
+        );
+        reset_signals();
+        // Ignoring SIGCHLD makes the host reap each stub as soon as the
+        // tracer has seen its exit.
+        let ign = [libc::SIG_IGN as u64, 0, 0, 0];
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            libc::SIGCHLD,
+            ign.as_ptr(),
+            0usize,
+            8usize,
+        );
+        if sock > 0 {
+            libc::syscall(libc::SYS_close_range, 0u32, (sock - 1) as u32, 0u32);
+        }
+        libc::syscall(libc::SYS_close_range, (sock + 1) as u32, u32::MAX, 0u32);
+        loop {
+            let mut b = 0u8;
+            let n = libc::syscall(libc::SYS_read, sock, &mut b as *mut u8, 1);
+            if n == 0 {
+                libc::syscall(libc::SYS_exit_group, 0);
+            }
+            if n < 0 {
+                if *libc::__errno_location() == libc::EINTR {
+                    continue;
+                }
+                libc::syscall(libc::SYS_exit_group, 1);
+            }
+            let (pid, ready_w) = spawn_stub(prog);
+            answer(sock, pid, ready_w);
+            if ready_w >= 0 {
+                libc::syscall(libc::SYS_close, ready_w);
+            }
+        }
+    }
+}
+
+/// Clones one stub (see [`stub_child`]) from the zygote. Returns its pid and
+/// the write end of its ready pipe, or `-errno` and -1.
+///
+/// # Safety
+/// Raw syscalls only; runs in the zygote.
+unsafe fn spawn_stub(prog: *const libc::sock_fprog) -> (i32, i32) {
+    // SAFETY (whole function): raw syscalls on memory this process owns.
+    unsafe {
+        let mut fds = [0i32; 2];
+        if libc::syscall(libc::SYS_pipe2, fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+            return (-*libc::__errno_location(), -1);
+        }
+        // A raw clone without a new stack behaves like fork (the child goes
+        // on on a copy of this stack).
+        let flags = (libc::CLONE_NEWPID | libc::SIGCHLD) as libc::c_ulong;
+        let pid = libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize);
+        if pid == 0 {
+            stub_child(fds[0], prog)
+        }
+        let err = *libc::__errno_location();
+        libc::syscall(libc::SYS_close, fds[0]);
+        if pid < 0 {
+            libc::syscall(libc::SYS_close, fds[1]);
+            return (-err, -1);
+        }
+        (pid as i32, fds[1])
+    }
+}
+
+/// Sends the zygote's answer: `pid` (or `-errno`), with `fd` attached if it
+/// is not negative.
+///
+/// # Safety
+/// Raw syscalls only; runs in the zygote.
+unsafe fn answer(sock: i32, pid: i32, fd: i32) {
+    let mut pid = pid;
+    let mut iov = libc::iovec {
+        iov_base: (&mut pid as *mut i32).cast(),
+        iov_len: 4,
     };
-    let mut fds = [0i32; 2];
-    // SAFETY: `fds` is a writable array of two ints.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(PlatformError::os("pipe2"));
+    // Room for one cmsghdr (16 bytes) and one int, 8-byte aligned.
+    let mut cmsg = [0u64; 3];
+    // SAFETY (whole block): an all-zero msghdr is valid; every pointer in it
+    // refers to this stack frame, and the CMSG helpers stay within `cmsg`.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        if fd >= 0 {
+            msg.msg_control = cmsg.as_mut_ptr().cast();
+            msg.msg_controllen = libc::CMSG_SPACE(4) as usize;
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = libc::SCM_RIGHTS;
+            (*c).cmsg_len = libc::CMSG_LEN(4) as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<i32>(), fd);
+        }
+        libc::syscall(
+            libc::SYS_sendmsg,
+            sock,
+            &msg as *const libc::msghdr,
+            libc::MSG_NOSIGNAL,
+        );
     }
-    // SAFETY: pipe2 returned two fresh fds that we now own.
-    let (ready_r, ready_w) =
-        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    // A raw clone without a new stack behaves like fork (the child goes on
-    // on a copy of this stack) but skips libc's fork handlers, which the
-    // child has no use for.
-    let flags = (libc::CLONE_NEWPID | libc::SIGCHLD) as libc::c_ulong;
-    // SAFETY: the child only runs `stub_child`, which makes raw system calls
-    // and never returns, as required after fork in a threaded process.
-    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
-    if pid < 0 {
-        return Err(PlatformError::Os {
-            what: "clone a stub into a new pid namespace (needs CAP_SYS_ADMIN over the sentry's pid namespace)",
-            source: std::io::Error::last_os_error(),
-        });
-    }
-    let pid = pid as i32;
-    if pid == 0 {
-        // SAFETY: in the child; `prog` points into the parent's copy of the
-        // filter, which this address space inherited.
-        unsafe { stub_child(fds[0], &prog) }
-    }
-    drop(ready_r);
-    Ok((pid, ready_w))
 }
 
 /// The stub child's bootstrap. Never returns.
 ///
+/// The [`Zygote`] creates each stub with a raw `clone(CLONE_NEWPID |
+/// SIGCHLD)`, so it is pid 1 of a new pid namespace that its descendants
+/// share (the sandbox's numbering is the host's there). The child waits until
+/// the tracer writes a byte to its ready pipe (after `PTRACE_SEIZE`), then
+/// sets up the trampoline, installs the stub filter with a new listener and
+/// stops at an `int3` with the listener's fd number in `rdi`; after the
+/// tracer resumes it, it closes that fd (a notified call the platform
+/// continues) and stops at a second `int3`, ready for an image.
+///
 /// # Safety
-/// Must run only in a freshly forked child of the tracer thread.
+/// Must run only in a freshly cloned child of the zygote.
 unsafe fn stub_child(ready: i32, prog: *const libc::sock_fprog) -> ! {
     // SAFETY (whole function): raw syscalls on memory this child owns.
     unsafe {
-        // Die with the tracer thread (EXITKILL covers that too once seized).
+        // Die with the zygote, which dies with the tracer thread (EXITKILL
+        // covers that too once seized).
         libc::syscall(
             libc::SYS_prctl,
             libc::PR_SET_PDEATHSIG,

@@ -334,7 +334,8 @@ struct Tracer {
     handle: Arc<Handle>,
     sink: Arc<dyn EventSink>,
     config: PlatformConfig,
-    filter: Vec<libc::sock_filter>,
+    /// Creates the stubs; forked before the sentry confines itself.
+    zygote: stub::Zygote,
     threads: HashMap<i32, Thread>,
     /// Auto-attached children whose first stop came before their parent's
     /// clone event: resumed once the event is seen.
@@ -359,11 +360,22 @@ impl Tracer {
     ) -> Result<Tracer> {
         let doorbell = stub::fork_doorbell()?;
         handle.doorbell.store(doorbell, Ordering::Release);
+        let zygote = match stub::Zygote::fork(&filter::assemble(filter::STUB_RULES)) {
+            Ok(z) => z,
+            Err(e) => {
+                // SAFETY: kill(2) and waitpid of our own child.
+                unsafe {
+                    libc::kill(doorbell, libc::SIGKILL);
+                    libc::waitpid(doorbell, std::ptr::null_mut(), libc::__WALL);
+                }
+                return Err(e);
+            }
+        };
         Ok(Tracer {
             handle,
             sink,
             config,
-            filter: filter::assemble(filter::STUB_RULES),
+            zygote,
             threads: HashMap::new(),
             early: HashSet::new(),
             doorbell,
@@ -401,6 +413,10 @@ impl Tracer {
                 self.on_doorbell(status);
                 continue;
             }
+            if pid == self.zygote.pid() {
+                self.on_zygote(status);
+                continue;
+            }
             self.on_status(pid, decode(status));
         }
     }
@@ -421,6 +437,18 @@ impl Tracer {
             }
             Err(e) => tracing::error!("cannot replace the tracer doorbell: {e}"),
         }
+    }
+
+    fn on_zygote(&mut self, status: i32) {
+        if libc::WIFSTOPPED(status) {
+            // SAFETY: kill(2) of our own child.
+            unsafe { libc::kill(self.zygote.pid(), libc::SIGCONT) };
+            return;
+        }
+        // Reaped: new stubs now fail (the socket is closed); running ones
+        // are unaffected until they exit.
+        tracing::error!("the stub zygote died: status {status:#x}");
+        self.zygote.reaped();
     }
 
     fn run_commands(&mut self) {
@@ -477,8 +505,13 @@ impl Tracer {
             // SAFETY: kill(2) of traced groups we have not reaped.
             unsafe { libc::kill(g, libc::SIGKILL) };
         }
-        // SAFETY: kill(2) of our own child.
-        unsafe { libc::kill(self.doorbell, libc::SIGKILL) };
+        // SAFETY: kill(2) of our own children, not yet reaped.
+        unsafe {
+            libc::kill(self.doorbell, libc::SIGKILL);
+            if self.zygote.pid() > 0 {
+                libc::kill(self.zygote.pid(), libc::SIGKILL);
+            }
+        }
         // Reap everything we traced or forked so no zombie outlives us.
         loop {
             let mut status = 0;
@@ -826,17 +859,19 @@ impl Tracer {
     // ---- stub creation ----
 
     fn create_process(&mut self) -> Result<HostTid> {
-        let (pid, ready) = stub::fork_stub(&self.filter)?;
+        let (pid, ready) = self.zygote.fork_stub()?;
         match self.bootstrap(pid, ready) {
             Ok(()) => {
                 self.inits.insert(pid);
                 Ok(HostTid(pid))
             }
             Err(e) => {
-                // SAFETY: kill(2) of our own child, not yet reaped.
+                // SAFETY: kill(2) of a stub not yet reaped: the zygote reaps
+                // it only after we have (or, unseized, after this kill).
                 unsafe { libc::kill(pid, libc::SIGKILL) };
                 let mut status = 0;
-                // SAFETY: waitpid writes the status int.
+                // SAFETY: waitpid writes the status int. It fails at once if
+                // the stub was never seized (the zygote reaps it then).
                 unsafe { libc::waitpid(pid, &mut status, libc::__WALL | libc::__WNOTHREAD) };
                 self.threads.remove(&pid);
                 Err(e)
@@ -1087,17 +1122,13 @@ impl Tracer {
         let dfl_at = SCRATCH_ADDR + 64;
         let old_at = SCRATCH_ADDR + 128;
         mem.write(dfl_at, &[0u64; 4]).map_err(fault)?;
-        for sig in 1..=64u64 {
-            if sig == libc::SIGKILL as u64 || sig == libc::SIGSTOP as u64 {
-                continue;
-            }
-            // Set the default and fetch the old action in one call; put
-            // SIG_IGN back where it was ignored.
+        // Only caught signals change at exec (ignored ones stay ignored,
+        // default ones stay default); the status file says which are caught,
+        // which saves an injected call per signal.
+        let status = procfs::read_status(&self.handle.proc, HostTid(inj.tid))?;
+        let caught = procfs::caught(&status, HostTid(inj.tid))?;
+        for sig in (1..=64u64).filter(|s| caught & (1 << (s - 1)) != 0) {
             self.inject_ok(inj, libc::SYS_rt_sigaction, [sig, dfl_at, old_at, 8, 0, 0])?;
-            let old: [u64; 4] = mem.read(old_at).map_err(fault)?;
-            if old[0] == libc::SIG_IGN as u64 {
-                self.inject_ok(inj, libc::SYS_rt_sigaction, [sig, old_at, 0, 8, 0, 0])?;
-            }
         }
         Ok(())
     }
