@@ -3,6 +3,7 @@
  * invalid on purpose: the question is only whether the call is served. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <linux/bpf.h>
 #include <linux/io_uring.h>
 #include <linux/keyctl.h>
@@ -51,5 +52,14 @@ int main(void) {
     fh->handle_type = 1;
     memset(fh->f_handle, 0, 128);
     report("open_by_handle_at", syscall(SYS_open_by_handle_at, AT_FDCWD, fh, O_RDONLY));
+
+    /* Namespace and mount changes: refused with the default capabilities,
+     * and never reaching the host under vigil. */
+    report("mount", syscall(SYS_mount, "none", "/tmp", "tmpfs", 0, NULL));
+    report("umount2", syscall(SYS_umount2, "/proc", 0));
+    report("unshare", syscall(SYS_unshare, CLONE_NEWNS | CLONE_NEWUSER));
+    report("setns", syscall(SYS_setns, 0, CLONE_NEWNET));
+    report("pivot_root", syscall(SYS_pivot_root, "/tmp", "/tmp"));
+    report("chroot_escape", syscall(SYS_chroot, "/nonexistent"));
     return 0;
 }

@@ -23,6 +23,12 @@ const REFUSED: &[(&str, Option<&str>)] = &[
     ("init_module", None),
     ("kexec_load", None),
     ("open_by_handle_at", Some("EPERM")),
+    ("mount", Some("EPERM")),
+    ("umount2", Some("EPERM")),
+    ("unshare", None),
+    ("setns", None),
+    ("pivot_root", None),
+    ("chroot_escape", None),
 ];
 
 integration::cases! {
@@ -37,6 +43,8 @@ integration::cases! {
     mmap_private_and_shared: program("mmap_files", &[])
         .stdout("after MAP_PRIVATE write, file has: original, mapping has: PRIVATE!\nafter MAP_SHARED write, file has: SHARED!!, other mapping has: SHARED!!, second-page\nprivate mapping still has: PRIVATE!\nafter pwrite, shared mapping has: written!\nthrough a second open: written!\nchild wrote shared anonymous memory: 42\nchild wrote private anonymous memory: 1\nmremap kept contents: written!\nwritable shared map of O_RDONLY fd: EACCES\n").exit(0),
     refused_syscalls: program("refused", &[]).refused(REFUSED),
+    no_host_fds: program("hostfds", &[])
+        .stdout("open fds: 0 1 2\nmappable guessed fds: 0\nfd links: 3\n").exit(0),
     dynamic_threads_and_futex: dynamic_program("threads_futex", &[])
         .stdout("counter 160000 (expected 160000)\njoined 28\nping-pong done, turn 0\nfutex wait on stale value: -1 EAGAIN\n").exit(0),
     dynamic_linking_and_dlopen: dynamic_program("dynlink", &[])
