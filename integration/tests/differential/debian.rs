@@ -152,6 +152,21 @@ if __name__ == '__main__':
     print('shared value', v.value)
 "#).timeout(60)
         .stdout("[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]\nfrom child\nexitcode 0\nshared value 20\n").exit(0),
+    python_credentials_need_capabilities: python(r#"
+import os
+# The default spec grants neither CAP_SETUID nor CAP_SETGID.
+for name, change in [('setgroups', lambda: os.setgroups([])),
+                     ('setgid', lambda: os.setgid(65534)),
+                     ('setuid', lambda: os.setuid(65534)),
+                     ('setuid to self', lambda: os.setuid(0))]:
+    try:
+        change()
+        print(name, 'ok')
+    except PermissionError as e:
+        print(name, e.strerror)
+print(os.getuid(), os.getgid(), os.getgroups())
+"#)
+        .stdout("setgroups Operation not permitted\nsetgid Operation not permitted\nsetuid Operation not permitted\nsetuid to self ok\n0 0 []\n").exit(0),
     python_exit_status: python(r#"
 import sys
 print('exiting', flush=True)

@@ -296,6 +296,17 @@ served {
     getgroups => Sync(process::getgroups), Full;
     getresuid => Sync(process::getresuid), Full;
     getresgid => Sync(process::getresgid), Full;
+    setuid => Sync(process::setuid), Partial("one uid per process: real, effective, saved and filesystem ids move together");
+    setgid => Sync(process::setgid), Partial("one gid per process: real, effective, saved and filesystem ids move together");
+    setreuid => Sync(process::setreuid), Partial("one uid per process: real, effective, saved and filesystem ids move together");
+    setregid => Sync(process::setregid), Partial("one gid per process: real, effective, saved and filesystem ids move together");
+    setresuid => Sync(process::setresuid), Partial("one uid per process: real, effective, saved and filesystem ids move together");
+    setresgid => Sync(process::setresgid), Partial("one gid per process: real, effective, saved and filesystem ids move together");
+    setfsuid => Sync(process::setfsuid), Partial("one uid per process: real, effective, saved and filesystem ids move together");
+    setfsgid => Sync(process::setfsgid), Partial("one gid per process: real, effective, saved and filesystem ids move together");
+    setgroups => Sync(process::setgroups), Full;
+    capget => Sync(process::capget), Partial("no inheritable or ambient capabilities");
+    capset => Sync(process::capset), Partial("capabilities can only be dropped");
     getpgrp => Sync(process::getpgrp), Full;
     getpgid => Sync(process::getpgid), Full;
     setpgid => Sync(process::setpgid), Full;
@@ -407,10 +418,6 @@ unimplemented {
         shmget, shmat, shmdt, shmctl, semget, semop, semtimedop, semctl, msgget,
         msgsnd, msgrcv, msgctl, mq_open, mq_unlink, mq_timedsend, mq_timedreceive,
         mq_notify, mq_getsetattr,
-    ];
-    "changing credentials: not yet" => [
-        setuid, setgid, setreuid, setregid, setresuid, setresgid, setfsuid,
-        setfsgid, setgroups, capget, capset,
     ];
     "scheduling and priorities: not yet" => [
         getpriority, setpriority, sched_setparam, sched_getparam, sched_setscheduler,

@@ -132,3 +132,159 @@ pub fn signal_thread(_kernel: &Kernel, task: &Task, sig: i32) {
         tracing::debug!("signal {sig} to task {}: {}", task.tid, e.errno.name());
     }
 }
+
+/// `CAP_SETUID`, `CAP_SETGID`.
+const CAP_SETGID: u32 = 6;
+const CAP_SETUID: u32 = 7;
+
+fn has_cap(ctx: &Ctx<'_>, cap: u32) -> bool {
+    ctx.task.fs_lock().creds.caps.0 & (1 << cap) != 0
+}
+
+/// Switches the process's uid to `uid` (`u32::MAX`: unchanged). Without
+/// `CAP_SETUID` only the current uid is allowed. Leaving uid 0 drops every
+/// capability, as Linux does when no id stays 0.
+fn change_uid(ctx: &Ctx<'_>, uid: u32) -> SysResult<i64> {
+    if uid == u32::MAX {
+        return Ok(0);
+    }
+    let privileged = has_cap(ctx, CAP_SETUID);
+    let mut cx = ctx.task.fs_lock();
+    if uid != cx.creds.uid && !privileged {
+        return_errno!(EPERM);
+    }
+    if cx.creds.uid == 0 && uid != 0 {
+        cx.creds.caps = crate::vfs::CapSet::EMPTY;
+    }
+    cx.creds.uid = uid;
+    Ok(0)
+}
+
+fn change_gid(ctx: &Ctx<'_>, gid: u32) -> SysResult<i64> {
+    if gid == u32::MAX {
+        return Ok(0);
+    }
+    let privileged = has_cap(ctx, CAP_SETGID);
+    let mut cx = ctx.task.fs_lock();
+    if gid != cx.creds.gid && !privileged {
+        return_errno!(EPERM);
+    }
+    cx.creds.gid = gid;
+    Ok(0)
+}
+
+/// The id a `set*id` call with these arguments ends with: the effective
+/// one if given, else the real one.
+fn effective(ids: &[u32]) -> u32 {
+    ids.iter()
+        .rev()
+        .copied()
+        .find(|&i| i != u32::MAX)
+        .unwrap_or(u32::MAX)
+}
+
+pub fn setuid(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
+    change_uid(ctx, a.u32(0))
+}
+
+pub fn setgid(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
+    change_gid(ctx, a.u32(0))
+}
+
+pub fn setreuid(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
+    change_uid(ctx, effective(&[a.u32(0), a.u32(1)]))
+}
+
+pub fn setregid(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
+    change_gid(ctx, effective(&[a.u32(0), a.u32(1)]))
+}
+
+pub fn setresuid(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
+    change_uid(
+        ctx,
+        if a.u32(1) != u32::MAX {
+            a.u32(1)
+        } else {
+            a.u32(0)
+        },
+    )
+}
+
+pub fn setresgid(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
+    change_gid(
+        ctx,
+        if a.u32(1) != u32::MAX {
+            a.u32(1)
+        } else {
+            a.u32(0)
+        },
+    )
+}
+
+/// `setfsuid` returns the previous id whether or not it changed it.
+pub fn setfsuid(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
+    let old = ctx.task.fs_lock().creds.uid;
+    let _ = change_uid(ctx, a.u32(0));
+    Ok(i64::from(old))
+}
+
+pub fn setfsgid(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
+    let old = ctx.task.fs_lock().creds.gid;
+    let _ = change_gid(ctx, a.u32(0));
+    Ok(i64::from(old))
+}
+
+pub fn setgroups(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
+    let n = a.usize(0);
+    if n > 65536 {
+        return_errno!(EINVAL);
+    }
+    if !has_cap(ctx, CAP_SETGID) {
+        return_errno!(EPERM);
+    }
+    let raw = ctx.read_bytes(a.u64(1), n * 4)?;
+    let groups = raw
+        .chunks_exact(4)
+        .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    ctx.task.fs_lock().creds.groups = groups;
+    Ok(0)
+}
+
+/// `_LINUX_CAPABILITY_VERSION_3`: two 32-bit words per set.
+const CAP_V3: u32 = 0x2008_0522;
+
+pub fn capget(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
+    let version: u32 = ctx.read(a.u64(0))?;
+    if version != CAP_V3 && version != 0x2007_1026 {
+        // Tell the caller which version to use, as Linux does.
+        ctx.write(a.u64(0), &CAP_V3)?;
+        return_errno!(EINVAL);
+    }
+    if a.u64(1) == 0 {
+        return Ok(0);
+    }
+    let caps = ctx.task.fs_lock().creds.caps.0;
+    let (lo, hi) = (caps as u32, (caps >> 32) as u32);
+    // effective, permitted, inheritable for the low words, then the high.
+    ctx.write(a.u64(1), &[lo, lo, 0, hi, hi, 0]).map(|_| 0)
+}
+
+pub fn capset(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
+    let version: u32 = ctx.read(a.u64(0))?;
+    if version != CAP_V3 && version != 0x2007_1026 {
+        return_errno!(EINVAL);
+    }
+    let d: [u32; 6] = ctx.read(a.u64(1))?;
+    let (eff, perm) = (
+        u64::from(d[0]) | u64::from(d[3]) << 32,
+        u64::from(d[1]) | u64::from(d[4]) << 32,
+    );
+    let mut cx = ctx.task.fs_lock();
+    // Only dropping is served: no new capability may appear.
+    if perm & !cx.creds.caps.0 != 0 || eff & !perm != 0 {
+        return_errno!(EPERM);
+    }
+    cx.creds.caps = crate::vfs::CapSet(eff);
+    Ok(0)
+}
