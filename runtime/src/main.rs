@@ -120,7 +120,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let (what, result) = match cli.command {
         Command::Run(flags) => ("", run_container(cli.global, cli.sandbox, flags)),
-        Command::Boot(flags) => ("boot: ", boot_sentry(flags)),
+        // The sentry's errors read like runc's own ("unable to start
+        // container process: ...").
+        Command::Boot(flags) => ("", boot_sentry(flags)),
         Command::Gofer(flags) => ("gofer: ", gofer(flags).map(|()| 0).map_err(Failure::from)),
     };
     match result {

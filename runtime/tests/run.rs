@@ -251,6 +251,29 @@ fn assert_fails(out: &Output, want: &str) {
 // Error paths.
 
 #[test]
+fn a_missing_entrypoint_fails_like_runc_with_127() {
+    let b = Bundle::new(&["nosuchprog", "x"]);
+    let out = b.run("noprog");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(127), "stderr: {err}");
+    assert!(
+        err.contains(r#"unable to start container process: exec: "nosuchprog": executable file not found in $PATH"#),
+        "{err}"
+    );
+    assert_no_leftovers(b.path());
+}
+
+#[test]
+fn an_entrypoint_that_cannot_run_fails_with_126() {
+    let b = Bundle::new(&["/bin"]);
+    let out = b.run("noexec");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(126), "stderr: {err}");
+    assert!(err.contains(r#"exec: "/bin": permission denied"#), "{err}");
+    assert_no_leftovers(b.path());
+}
+
+#[test]
 fn a_missing_bundle_is_a_clear_error() {
     let b = Bundle::new(&["true"]);
     let missing = b.path().join("nowhere");

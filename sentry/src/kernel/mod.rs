@@ -554,10 +554,22 @@ pub enum BootError {
     Platform(String),
     #[error("working directory {path}: {}", errno.name())]
     Cwd { path: String, errno: Errno },
-    #[error("exec: {path:?}: {}", errno.name())]
+    #[error("unable to start container process: exec: {path:?}: {}", describe(*errno))]
     Exec { path: String, errno: Errno },
-    #[error("exec: {0:?}: executable file not found in $PATH")]
+    #[error("unable to start container process: exec: {0:?}: executable file not found in $PATH")]
     NotFound(String),
+}
+
+/// An errno as runc words it in its messages: the C library's text, with a
+/// lower-case first letter ("permission denied").
+fn describe(errno: Errno) -> String {
+    let text = std::io::Error::from_raw_os_error(errno.as_raw()).to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text).to_string();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
 }
 
 impl BootError {
