@@ -421,7 +421,7 @@ fn fd_links_and_fdinfo() {
         FdEntry {
             file: None,
             fd: 10,
-            target: b"/work/log".to_vec(),
+            target: b"/var/log/app".to_vec(),
             pos: 0,
             flags: libc::O_RDWR as u32,
             mnt_id: 4,
