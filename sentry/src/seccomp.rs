@@ -29,6 +29,14 @@ const PTRACE_GET_RSEQ_CONFIGURATION: i32 = 0x420f;
 static ALLOWED: &[Allow] = &[
     // The platform: tracing stubs.
     allow!(
+        SYS_sched_setaffinity,
+        "the tracer and a stub share one CPU while an image is installed"
+    ),
+    allow!(
+        SYS_getcpu,
+        "which CPU the tracer shares with a stub at installation"
+    ),
+    allow!(
         SYS_ptrace,
         [
             [eq(0, libc::PTRACE_SEIZE as i32)],

@@ -994,7 +994,12 @@ impl Tracer {
         )?;
         let listener = self.threads[&tid].listener.clone();
         listener.set_injecting(HostTid(tid), true);
+        // Installation is a few dozen ptrace round trips between this
+        // thread and the stub; across vCPUs each costs tens of µs in a VM,
+        // on one vCPU a few. Both sit on this thread's CPU meanwhile.
+        let pinned = SharedCpu::pin(tid);
         let r = self.install_locked(tid, state, image, &listener);
+        drop(pinned);
         listener.set_injecting(HostTid(tid), false);
         let deferred = self.deferred.remove(&tid).unwrap_or_default();
         match r {
@@ -1301,6 +1306,59 @@ impl Tracer {
 
 /// The state of one injection sequence: the registers every step starts
 /// from (segment selectors and flags of the stopped thread).
+/// The tracer thread and a stub pinned to the tracer's current CPU, and
+/// their previous CPU masks, restored on drop (a program's affinity
+/// survives `execve`).
+struct SharedCpu {
+    stub: i32,
+    stub_mask: libc::cpu_set_t,
+    own_mask: libc::cpu_set_t,
+}
+
+impl SharedCpu {
+    fn pin(stub: i32) -> Option<SharedCpu> {
+        // SAFETY: the affinity calls read and write cpu_set_t values we own;
+        // sched_getcpu has no arguments.
+        unsafe {
+            let cpu = libc::sched_getcpu();
+            if cpu < 0 {
+                return None;
+            }
+            let mut stub_mask: libc::cpu_set_t = std::mem::zeroed();
+            let mut own_mask: libc::cpu_set_t = std::mem::zeroed();
+            let size = size_of::<libc::cpu_set_t>();
+            if libc::sched_getaffinity(stub, size, &mut stub_mask) != 0
+                || libc::sched_getaffinity(0, size, &mut own_mask) != 0
+            {
+                return None;
+            }
+            let mut one: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu as usize, &mut one);
+            if libc::sched_setaffinity(0, size, &one) != 0 {
+                return None;
+            }
+            // Best effort: if the stub cannot move, only speed is lost.
+            libc::sched_setaffinity(stub, size, &one);
+            Some(SharedCpu {
+                stub,
+                stub_mask,
+                own_mask,
+            })
+        }
+    }
+}
+
+impl Drop for SharedCpu {
+    fn drop(&mut self) {
+        let size = size_of::<libc::cpu_set_t>();
+        // SAFETY: restores masks read in `pin`.
+        unsafe {
+            libc::sched_setaffinity(self.stub, size, &self.stub_mask);
+            libc::sched_setaffinity(0, size, &self.own_mask);
+        }
+    }
+}
+
 struct Injector {
     tid: i32,
     base: libc::user_regs_struct,
