@@ -16,5 +16,6 @@ pub mod kernel;
 pub mod loader;
 pub mod platform;
 pub mod seccomp;
+pub mod sync;
 pub mod syscalls;
 pub mod vfs;

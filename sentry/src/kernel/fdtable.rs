@@ -4,6 +4,7 @@
 
 use crate::errno::SysResult;
 use crate::return_errno;
+use crate::sync::lock;
 use crate::vfs::FileDescription;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,7 +28,7 @@ pub const DEFAULT_NOFILE: u64 = 1024;
 
 impl FdTable {
     fn lock(&self) -> MutexGuard<'_, BTreeMap<i32, FdEntry>> {
-        self.fds.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.fds)
     }
 
     /// A copy for `fork`: the same descriptions under the same numbers.

@@ -20,6 +20,7 @@ use crate::errno::{Errno, SysResult};
 use crate::platform::{
     CloneKind, Event, EventSink, ExitStatus as HostExit, HostTid, Platform, PlatformConfig,
 };
+use crate::sync::lock;
 use crate::vfs::anon::{anon_file, AnonInode, HostFile};
 use crate::vfs::gofer::{GoferFs, GoferOptions};
 use crate::vfs::tmpfs::Tmpfs;
@@ -27,12 +28,8 @@ use crate::vfs::{At, CapSet, Credentials, FileType, Filesystem, FsContext, Vfs};
 use fdtable::FdTable;
 use std::collections::HashMap;
 use std::sync::mpsc::{channel, Sender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use task::{ExitStatus, Image, Pid, Task, ThreadGroup};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// The release the sandbox reports in `uname -r`: a Linux the sentry's
 /// system call surface follows.

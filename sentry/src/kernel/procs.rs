@@ -3,6 +3,7 @@
 
 use super::task::{Task, ThreadGroup};
 use super::Kernel;
+use crate::sync::lock;
 use crate::vfs::procfs::{CapSets, FdEntry, MountView, ProcessInfo, ProcessSource, Rlimit};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
@@ -160,7 +161,7 @@ impl ProcessSource for KernelProcs {
 
     fn hostname(&self) -> Vec<u8> {
         self.kernel()
-            .map(|k| k.hostname.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .map(|k| lock(&k.hostname).clone())
             .unwrap_or_default()
     }
 

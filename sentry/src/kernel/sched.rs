@@ -19,6 +19,7 @@
 
 use crate::errno::SysResult;
 use crate::platform::Reply;
+use crate::sync::lock;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::mpsc::{channel, Sender};
@@ -33,10 +34,6 @@ pub type Finish = Box<dyn FnOnce(SysResult<i64>, Reply) + Send>;
 /// A blocked system call: its future and the token that answers it.
 pub struct Parked {
     state: Mutex<Option<(SyscallFuture, Reply, Finish)>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Parked {

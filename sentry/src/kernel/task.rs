@@ -8,15 +8,12 @@
 use super::fdtable::FdTable;
 use super::sched::Parked;
 use crate::platform::HostTid;
+use crate::sync::lock;
 use crate::vfs::FsContext;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 /// A process or thread id as the application sees it.
 pub type Pid = i32;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// How a process ended, as `wait4` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

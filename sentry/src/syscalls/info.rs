@@ -5,6 +5,7 @@ use super::{Args, Ctx};
 use crate::errno::SysResult;
 use crate::kernel::{RELEASE, VERSION};
 use crate::return_errno;
+use crate::sync::lock;
 
 /// Each `struct utsname` field is 65 bytes.
 const UTS_LEN: usize = 65;
@@ -16,12 +17,7 @@ fn uts_field(out: &mut Vec<u8>, v: &[u8]) {
 }
 
 pub fn uname(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
-    let host = ctx
-        .kernel
-        .hostname
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let host = lock(&ctx.kernel.hostname).clone();
     let mut out = Vec::with_capacity(UTS_LEN * 6);
     uts_field(&mut out, b"Linux");
     uts_field(&mut out, &host);
@@ -46,10 +42,7 @@ pub fn sethostname(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
         return_errno!(EINVAL);
     }
     let name = ctx.read_bytes(a.u64(0), a.usize(1))?;
-    *ctx.kernel
-        .hostname
-        .lock()
-        .unwrap_or_else(|p| p.into_inner()) = name;
+    *lock(&ctx.kernel.hostname) = name;
     Ok(0)
 }
 

@@ -10,6 +10,7 @@ use super::inode::{FileOps, Filesystem, Inode, WritePos};
 use super::mount::{Mount, VfsPath};
 use crate::errno::{Errno, SysResult};
 use crate::return_errno;
+use crate::sync::lock;
 use std::any::Any;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -162,7 +163,7 @@ impl HostFile {
 
     fn want_read(&self) {
         let (m, cv) = &*self.wanted;
-        *m.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        *lock(m) = true;
         cv.notify_one();
     }
 }
@@ -189,7 +190,7 @@ fn watch(
     let (m, cv) = &*wanted;
     loop {
         {
-            let mut w = m.lock().unwrap_or_else(|p| p.into_inner());
+            let mut w = lock(m);
             while !*w {
                 w = cv.wait(w).unwrap_or_else(|p| p.into_inner());
             }

@@ -9,9 +9,10 @@
 use super::attr::FileType;
 use super::inode::Inode;
 use crate::errno::SysResult;
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -46,12 +47,6 @@ impl std::fmt::Debug for Dentry {
             .field("kind", &self.kind)
             .finish()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere must not wedge the whole VFS; the data under these
-    // locks stays consistent because every update is a single assignment.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Dentry {

@@ -8,6 +8,7 @@ use super::inode::{FileOps, WritePos};
 use super::mount::VfsPath;
 use crate::errno::SysResult;
 use crate::return_errno;
+use crate::sync::lock;
 use std::os::fd::OwnedFd;
 use std::sync::Mutex;
 
@@ -38,10 +39,6 @@ impl std::fmt::Debug for FileDescription {
             .field("flags", &self.flags())
             .finish()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl FileDescription {

@@ -26,12 +26,13 @@ use super::file::FIRST_FS_OFF;
 use super::inode::{FileOps, Filesystem, Inode, WritePos};
 use crate::errno::{Errno, SysResult};
 use crate::return_errno;
+use crate::sync::lock;
 use lisafs::message::{SetStatReq, WALK_COMPONENT_DOES_NOT_EXIST};
 use lisafs::{Client, FdId, Mid, Socket};
 use std::any::Any;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 /// `statfs` magic of 9p, which is what Linux applications know gofer-backed
 /// files as (runsc reports the same).
@@ -40,10 +41,6 @@ const V9FS_MAGIC: u64 = 0x0102_1997;
 const CLOSE_BATCH: usize = 32;
 /// Bytes of directory entries asked for per Getdents64.
 const GETDENTS_CHUNK: u32 = 64 << 10;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// How a gofer mount behaves.
 #[derive(Debug, Clone, Copy)]

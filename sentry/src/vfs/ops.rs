@@ -13,6 +13,7 @@ use super::resolve::Last;
 use super::{At, FsContext, Vfs, PATH_MAX};
 use crate::errno::{Errno, SysResult};
 use crate::return_errno;
+use crate::sync::lock;
 use std::sync::{Arc, RwLockWriteGuard};
 
 fn writable_mount(p: &VfsPath) -> SysResult<()> {
@@ -396,7 +397,7 @@ impl Vfs {
             return_errno!(EXDEV);
         }
         writable_mount(&op)?;
-        let _rename = self.rename_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _rename = lock(&self.rename_lock);
         let _guards = lock_pair(&op.dentry, &np.dentry);
         let Some(src) = self.lookup_child(&op, &oname, true)? else {
             return_errno!(ENOENT);

@@ -39,6 +39,7 @@ use super::file::FileDescription;
 use super::inode::{FileOps, Inode, WritePos};
 use crate::errno::SysResult;
 use crate::return_errno;
+use crate::sync::lock;
 use event_listener::Event;
 use std::any::Any;
 use std::collections::VecDeque;
@@ -100,7 +101,7 @@ impl Pipe {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
     }
 
     /// Wakes everyone parked on this pipe; called with the lock released.

@@ -18,6 +18,7 @@ use super::file::FIRST_FS_OFF;
 use super::inode::{FileOps, Filesystem, Inode, WritePos};
 use crate::errno::SysResult;
 use crate::return_errno;
+use crate::sync::lock;
 use std::any::Any;
 use std::sync::{Arc, Mutex};
 
@@ -454,7 +455,7 @@ struct GeneratedFile {
 
 impl FileOps for GeneratedFile {
     fn read_at(&self, off: u64, buf: &mut [u8]) -> SysResult<usize> {
-        let mut snap = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+        let mut snap = lock(&self.snapshot);
         if off == 0 || snap.is_none() {
             *snap = Some((self.generate)()?);
         }

@@ -19,6 +19,7 @@ use super::inode::{FileOps, Filesystem, Inode, WritePos};
 use super::pipe::Pipe;
 use crate::errno::SysResult;
 use crate::return_errno;
+use crate::sync::lock;
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::OwnedFd;
@@ -29,10 +30,6 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 const DIRENT_SIZE: u64 = 20;
 const TMPFS_MAGIC: u64 = 0x0102_1994;
 const BLOCK_SIZE: u32 = 4096;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// What every inode of one tmpfs shares.
 struct Shared {
