@@ -676,21 +676,21 @@ pub fn chroot(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
     Ok(0)
 }
 
-pub fn mkdir(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
-    let path = ctx.path(a.u64(0))?;
+fn do_mkdir(ctx: &Ctx<'_>, dirfd: i32, path: u64, mode: u32) -> SysResult<i64> {
+    let path = ctx.path(path)?;
+    let dir = dir_at(ctx, dirfd)?;
     ctx.kernel
         .vfs
-        .mkdir(&ctx.task.fs_context(), At::Cwd, &path, a.u32(1))
+        .mkdir(&ctx.task.fs_context(), at_of(&dir), &path, mode)
         .map(|_| 0)
 }
 
+pub fn mkdir(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
+    do_mkdir(ctx, libc::AT_FDCWD, a.u64(0), a.u32(1))
+}
+
 pub fn mkdirat(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
-    let path = ctx.path(a.u64(1))?;
-    let dir = dir_at(ctx, a.fd(0))?;
-    ctx.kernel
-        .vfs
-        .mkdir(&ctx.task.fs_context(), at_of(&dir), &path, a.u32(2))
-        .map(|_| 0)
+    do_mkdir(ctx, a.fd(0), a.u64(1), a.u32(2))
 }
 
 fn do_mknod(ctx: &Ctx<'_>, dirfd: i32, path: u64, mode: u32, dev: u64) -> SysResult<i64> {
@@ -714,35 +714,31 @@ pub fn mknodat(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
     do_mknod(ctx, a.fd(0), a.u64(1), a.u32(2), a.u64(3))
 }
 
-pub fn rmdir(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
-    let path = ctx.path(a.u64(0))?;
-    ctx.kernel
-        .vfs
-        .rmdir(&ctx.task.fs_context(), At::Cwd, &path)
-        .map(|_| 0)
-}
-
-pub fn unlink(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
-    let path = ctx.path(a.u64(0))?;
-    ctx.kernel
-        .vfs
-        .unlink(&ctx.task.fs_context(), At::Cwd, &path)
-        .map(|_| 0)
-}
-
-pub fn unlinkat(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
-    let flags = a.i32(2);
+/// `unlinkat`, and `unlink`/`rmdir` as its `AT_FDCWD` forms.
+fn do_unlink(ctx: &Ctx<'_>, dirfd: i32, path: u64, flags: i32) -> SysResult<i64> {
     if flags & !libc::AT_REMOVEDIR != 0 {
         return_errno!(EINVAL);
     }
-    let path = ctx.path(a.u64(1))?;
-    let dir = dir_at(ctx, a.fd(0))?;
+    let path = ctx.path(path)?;
+    let dir = dir_at(ctx, dirfd)?;
     let cx = ctx.task.fs_context();
     if flags & libc::AT_REMOVEDIR != 0 {
         ctx.kernel.vfs.rmdir(&cx, at_of(&dir), &path).map(|_| 0)
     } else {
         ctx.kernel.vfs.unlink(&cx, at_of(&dir), &path).map(|_| 0)
     }
+}
+
+pub fn rmdir(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
+    do_unlink(ctx, libc::AT_FDCWD, a.u64(0), libc::AT_REMOVEDIR)
+}
+
+pub fn unlink(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
+    do_unlink(ctx, libc::AT_FDCWD, a.u64(0), 0)
+}
+
+pub fn unlinkat(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
+    do_unlink(ctx, a.fd(0), a.u64(1), a.i32(2))
 }
 
 fn do_rename(
