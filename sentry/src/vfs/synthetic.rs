@@ -176,6 +176,16 @@ pub trait DirContents: Send + Sync + 'static {
     fn revalidate(&self, _name: &[u8], _child: &Arc<dyn Inode>) -> SysResult<bool> {
         Ok(true)
     }
+    /// How many entries are directories (each adds a link to the
+    /// directory's `st_nlink`). Contents whose entries are never directories
+    /// say so, so a `stat` need not list them.
+    fn subdirs(&self) -> SysResult<u32> {
+        Ok(self
+            .entries()?
+            .iter()
+            .filter(|e| e.kind == FileType::Directory)
+            .count() as u32)
+    }
 }
 
 /// One child of a [`StaticDir`], with what a listing shows of it.
@@ -318,12 +328,9 @@ impl Inode for Dir {
     fn stat(&self) -> SysResult<Stat> {
         // `..` and `.` plus one `..` per subdirectory, as real directories
         // count; tools use it to tell leaf directories.
-        let entries = self.contents.entries()?;
-        let subdirs = entries
-            .iter()
-            .filter(|e| e.kind == FileType::Directory)
-            .count() as u32;
-        Ok(self.attrs.stat(FileType::Directory, 2 + subdirs, 0))
+        Ok(self
+            .attrs
+            .stat(FileType::Directory, 2 + self.contents.subdirs()?, 0))
     }
 
     fn file_type(&self) -> SysResult<FileType> {

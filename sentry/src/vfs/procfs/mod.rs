@@ -303,14 +303,7 @@ impl FdEntry {
         let path = file.path();
         // Anonymous files live on a mount that is no part of the tree.
         let anonymous = path.mount.parent().is_none() && path.mount.id() != vfs.root().mount.id();
-        // Only anonymous files need their inode number (for `pipe:[ino]`).
-        // Other files are not stat'ed here: the open file may be a /proc
-        // directory whose own stat lists these very descriptors.
-        let ino = if anonymous {
-            path.dentry.inode().stat().map(|s| s.ino).unwrap_or(0)
-        } else {
-            0
-        };
+        let ino = path.dentry.inode().stat().map(|s| s.ino).unwrap_or(0);
         let target = if anonymous {
             match path.dentry.kind() {
                 FileType::Fifo => format!("pipe:[{ino}]").into_bytes(),

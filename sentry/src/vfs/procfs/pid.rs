@@ -307,6 +307,12 @@ impl FdDir {
 }
 
 impl DirContents for FdDir {
+    /// Links and files only; listing would describe every open FD, one of
+    /// which may be this very directory.
+    fn subdirs(&self) -> SysResult<u32> {
+        Ok(0)
+    }
+
     fn entries(&self) -> SysResult<Vec<Entry>> {
         let kind = if self.info {
             FileType::Regular
