@@ -20,9 +20,11 @@ const MAX_ARGS: usize = 0x7fff_ffff / 8;
 const STACK_SIZE: u64 = 8 << 20;
 const PAGE: u64 = 4096;
 
-/// A program file opened for loading.
+/// A program file opened for loading (shared between the loader, which
+/// reads its headers, and the image built from its segments).
+#[derive(Clone)]
 struct ProgramFile {
-    ops: Box<dyn FileOps>,
+    ops: Arc<dyn FileOps>,
     size: u64,
 }
 
@@ -42,6 +44,10 @@ impl ExecFile for ProgramFile {
 struct VfsResolver<'a> {
     kernel: &'a Kernel,
     cx: &'a FsContext,
+    /// The interpreters the loader opened (`#!` and `PT_INTERP`), by the
+    /// path it asked for, so their segments are read from the very files
+    /// that were checked.
+    opened: Vec<(Vec<u8>, ProgramFile)>,
 }
 
 impl VfsResolver<'_> {
@@ -57,9 +63,17 @@ impl VfsResolver<'_> {
         check(&stat, &self.cx.creds, Access::EXEC)?;
         let ops = p.dentry.inode().open(libc::O_RDONLY as u32)?;
         Ok(ProgramFile {
-            ops,
+            ops: Arc::from(ops),
             size: stat.size,
         })
+    }
+
+    /// The interpreter the loader opened as `path`.
+    fn opened(&self, path: &[u8]) -> SysResult<ProgramFile> {
+        match self.opened.iter().rev().find(|(p, _)| p == path) {
+            Some((_, f)) => Ok(f.clone()),
+            None => return_errno!(EIO, "loader result names a file it did not open"),
+        }
     }
 }
 
@@ -67,7 +81,9 @@ impl Resolver for VfsResolver<'_> {
     type File = ProgramFile;
 
     fn open(&mut self, path: &[u8]) -> Result<ProgramFile, i32> {
-        self.open_program(path).map_err(|e| e.errno.as_raw())
+        let file = self.open_program(path).map_err(|e| e.errno.as_raw())?;
+        self.opened.push((path.to_vec(), file.clone()));
+        Ok(file)
     }
 }
 
@@ -146,8 +162,13 @@ pub fn exec(
     envp: Vec<Vec<u8>>,
 ) -> SysResult<()> {
     let cx = task.fs_context();
-    let mut resolver = VfsResolver { kernel, cx: &cx };
+    let mut resolver = VfsResolver {
+        kernel,
+        cx: &cx,
+        opened: Vec::new(),
+    };
     let file = resolver.open_program(path)?;
+    let main = file.clone();
     let reserved = kernel.platform().reserved_ranges();
     let top = stack_top(&reserved);
     let req = ExecRequest {
@@ -161,17 +182,15 @@ pub fn exec(
     let loaded = loader::load(&mut resolver, file, &req)
         .map_err(|e| SysError::from(Errno::from_raw(e.errno()).unwrap_or(Errno::ENOEXEC)))?;
 
-    // Reopen what the loader chose (it consumed the files) to copy segments.
-    let exe_file = resolver.open_program(path);
-    let exe_file = match (&loaded.script_depth, exe_file) {
-        (0, f) => f?,
-        // For a script the image is the interpreter's, opened by name.
-        _ => resolver.open_program(&loaded.argv[0])?,
+    // For a script the image is its (last) interpreter's, whose path the
+    // loader put in argv[0].
+    let exe_file = match loaded.script_depth {
+        0 => main,
+        _ => resolver.opened(&loaded.argv[0])?,
     };
     let mut maps = mappings(&exe_file, &loaded.executable)?;
     if let (Some(interp), Some(ipath)) = (&loaded.interpreter, &loaded.interpreter_path) {
-        let f = resolver.open_program(ipath)?;
-        maps.extend(mappings(&f, interp)?);
+        maps.extend(mappings(&resolver.opened(ipath)?, interp)?);
     }
     maps.sort_by_key(|m| m.addr);
 
