@@ -458,7 +458,7 @@ fn exec_installs_a_new_image() {
     k.run(|k, e| match e {
         Event::Syscall(t) if t.nr == libc::SYS_read => {
             // Never answered: the reader must be killed by the exec.
-            parked_reads.push(t.into_reply());
+            parked_reads.push(t.hold());
             None
         }
         Event::ExecRequested { tid: t, args, .. } => {

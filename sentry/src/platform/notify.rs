@@ -41,8 +41,8 @@ pub struct Listener {
     /// Threads whose call the sentry ended with `ERESTARTSYS` because a
     /// signal was due; see [`Reply::interrupt`].
     interrupted: Mutex<HashSet<i32>>,
-    /// The call each thread is blocked in, received and not yet answered
-    /// (thread id to notification id).
+    /// The call each thread is blocked in that the kernel holds
+    /// ([`SyscallTrap::hold`]): thread id to notification id.
     outstanding: Mutex<std::collections::HashMap<i32, u64>>,
 }
 
@@ -256,13 +256,9 @@ pub(crate) fn receive_loop(listener: Arc<Listener>, sink: Arc<dyn EventSink>) {
                 nr: i64::from(n.data.nr),
                 tid: HostTid(tid),
                 answered: false,
+                held: false,
             },
         };
-        listener
-            .outstanding
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(tid, n.id);
         sink.deliver(Event::Syscall(trap));
     }
 }
@@ -286,8 +282,24 @@ impl SyscallTrap {
         Memory::of_notification(self.tid, &self.reply.listener, self.reply.id)
     }
 
-    /// The answer token, detached so it can be parked with a blocked task.
+    /// The answer token, for an answer given now (or as soon as the
+    /// serving thread is done).
     pub fn into_reply(self) -> Reply {
+        self.reply
+    }
+
+    /// The answer token of a call the kernel holds while its thread waits
+    /// (a blocking call). Held calls are known to the platform, which
+    /// releases them when the thread must stop for an `execve` of another
+    /// thread; calls answered at once cost no such bookkeeping.
+    pub fn hold(mut self) -> Reply {
+        self.reply
+            .listener
+            .outstanding
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(self.tid.0, self.reply.id);
+        self.reply.held = true;
         self.reply
     }
 
@@ -321,20 +333,29 @@ pub struct Reply {
     nr: i64,
     tid: HostTid,
     answered: bool,
+    /// Registered as held (see [`SyscallTrap::hold`]).
+    held: bool,
 }
 
 impl Reply {
+    /// Ends the platform's record of a held call.
+    fn release(&self) {
+        if self.held {
+            self.listener.answered(self.tid, self.id);
+        }
+    }
+
     /// The call returns `v` (a non-negative result, or any raw value).
     pub fn value(mut self, v: i64) -> Result<(), ReplyError> {
         self.answered = true;
-        self.listener.answered(self.tid, self.id);
+        self.release();
         self.listener.send(self.id, v, 0, 0)
     }
 
     /// The call fails with `errno` (positive, e.g. `libc::ENOSYS`).
     pub fn errno(mut self, errno: i32) -> Result<(), ReplyError> {
         self.answered = true;
-        self.listener.answered(self.tid, self.id);
+        self.release();
         self.listener.send(self.id, 0, -errno.abs(), 0)
     }
 
@@ -344,7 +365,7 @@ impl Reply {
     pub fn interrupt(mut self) -> Result<(), ReplyError> {
         const ERESTARTSYS: i32 = 512;
         self.answered = true;
-        self.listener.answered(self.tid, self.id);
+        self.release();
         self.listener
             .interrupted
             .lock()
@@ -362,7 +383,7 @@ impl Reply {
             return Err(ReplyError::NotMmap(self.nr));
         }
         self.answered = true;
-        self.listener.answered(self.tid, self.id);
+        self.release();
         self.listener
             .send(self.id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE)
     }
@@ -389,7 +410,7 @@ impl Reply {
 impl Drop for Reply {
     fn drop(&mut self) {
         if !self.answered {
-            self.listener.answered(self.tid, self.id);
+            self.release();
             let _ = self.listener.send(self.id, 0, -libc::ENOSYS, 0);
         }
     }

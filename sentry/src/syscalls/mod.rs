@@ -565,7 +565,7 @@ pub fn dispatch(kernel: &Arc<Kernel>, trap: SyscallTrap) {
             let done = Box::new(move |r: SysResult<i64>, reply: Reply| {
                 finish(&k, &t, nr, traced.as_deref(), r, reply)
             });
-            let parked = Parked::start(fut, trap.into_reply(), done);
+            let parked = Parked::start(fut, trap.hold(), done);
             task.park(parked);
         }
     }
