@@ -348,8 +348,21 @@ impl Platform {
     /// tracer has done the work; call them from a task's context, never from
     /// an [`EventSink`].
     pub fn create_process(&self) -> Result<HostTid, PlatformError> {
-        self.tracer
-            .call(|reply| tracer::Command::CreateProcess { reply })
+        self.tracer.call(|reply| tracer::Command::CreateProcess {
+            beside: None,
+            reply,
+        })
+    }
+
+    /// Like [`Platform::create_process`], but the new process joins the pid
+    /// namespace of `tree` (a live stub): it sees that tree's processes and
+    /// they see it, with a parent outside the namespace (`getppid` is 0), as
+    /// a process `runc exec` adds to a container.
+    pub fn create_process_beside(&self, tree: HostTid) -> Result<HostTid, PlatformError> {
+        self.tracer.call(|reply| tracer::Command::CreateProcess {
+            beside: Some(tree),
+            reply,
+        })
     }
 
     /// Replaces the address space of `tid` with `image` and starts it. `tid`

@@ -37,6 +37,34 @@ pub fn read_maps(proc: &OwnedFd, tid: HostTid) -> Result<String, PlatformError> 
     read(proc, tid, "maps", 4 << 20)
 }
 
+/// Opens the pid namespace of `tid` (`/proc/<tid>/ns/pid`), for a new stub
+/// to join.
+pub fn open_pid_ns(proc: &OwnedFd, tid: HostTid) -> Result<OwnedFd, PlatformError> {
+    let path = std::ffi::CString::new(format!("{}/ns/pid", tid.0))
+        .map_err(|_| PlatformError::Gone(tid))?;
+    // SAFETY: a NUL-terminated relative path under a directory FD we own.
+    // The namespace file is a magic link: it must be followed.
+    let fd = unsafe {
+        libc::openat(
+            proc.as_raw_fd(),
+            path.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(match e.raw_os_error() {
+            Some(libc::ENOENT | libc::ESRCH) => PlatformError::Gone(tid),
+            _ => PlatformError::Os {
+                what: "open a stub's pid namespace",
+                source: e,
+            },
+        });
+    }
+    // SAFETY: openat returned a fresh fd we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 fn read(proc: &OwnedFd, tid: HostTid, file: &str, max: usize) -> Result<String, PlatformError> {
     if tid.0 <= 0 {
         return Err(PlatformError::Gone(tid));

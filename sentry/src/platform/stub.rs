@@ -4,7 +4,7 @@
 //! The sentry is multithreaded, so between `clone` and confinement the child
 //! may only make raw system calls: no allocation, no locks, no panics.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use super::sys::*;
 use super::{PlatformError, TRAMPOLINE_ADDR, TRAMPOLINE_LEN};
@@ -112,11 +112,24 @@ impl Zygote {
 
     /// Asks the zygote for a new stub; returns its host pid and the write end
     /// of its ready pipe (see [`stub_child`]).
-    pub fn fork_stub(&self) -> Result<(i32, OwnedFd), PlatformError> {
+    ///
+    /// With `pid_ns`, the stub joins that pid namespace (an existing tree's)
+    /// instead of starting a new one: it is a process of that tree whose
+    /// parent, the zygote, is outside it, as `runc exec` processes are.
+    pub fn fork_stub(
+        &self,
+        pid_ns: Option<BorrowedFd<'_>>,
+    ) -> Result<(i32, OwnedFd), PlatformError> {
         let sock = self.sock.as_raw_fd();
-        // SAFETY: sends one byte from a live buffer.
-        let n = unsafe { libc::send(sock, b"s".as_ptr().cast(), 1, libc::MSG_NOSIGNAL) };
-        if n != 1 {
+        let sent = match pid_ns {
+            None => {
+                // SAFETY: sends one byte from a live buffer.
+                unsafe { libc::send(sock, b"s".as_ptr().cast(), 1, libc::MSG_NOSIGNAL) }
+            }
+            // SAFETY: raw sendmsg of one byte and one FD this process owns.
+            Some(ns) => unsafe { send_with_fd(sock, b'j', ns.as_raw_fd()) },
+        };
+        if sent != 1 {
             return Err(PlatformError::os("ask the zygote for a stub"));
         }
         let mut pid = 0i32;
@@ -206,9 +219,19 @@ unsafe fn zygote_main(sock: i32, prog: *const libc::sock_fprog) -> ! {
             libc::syscall(libc::SYS_close_range, 0u32, (sock - 1) as u32, 0u32);
         }
         libc::syscall(libc::SYS_close_range, (sock + 1) as u32, u32::MAX, 0u32);
+        // Its own pid namespace, to return to after creating a stub in
+        // another tree's (the namespace new children are created in is
+        // per process, and new trees must stay children of this one). The
+        // FD is opened while the host's /proc is still visible: the zygote
+        // is forked before the sentry pivots.
+        let own_ns = libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            c"/proc/self/ns/pid".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        ) as i32;
         loop {
-            let mut b = 0u8;
-            let n = libc::syscall(libc::SYS_read, sock, &mut b as *mut u8, 1);
+            let (n, byte, fd) = receive_request(sock);
             if n == 0 {
                 libc::syscall(libc::SYS_exit_group, 0);
             }
@@ -218,7 +241,19 @@ unsafe fn zygote_main(sock: i32, prog: *const libc::sock_fprog) -> ! {
                 }
                 libc::syscall(libc::SYS_exit_group, 1);
             }
-            let (pid, ready_w) = spawn_stub(prog);
+            let (pid, ready_w) = match (byte, fd) {
+                (b'j', ns) if ns >= 0 => {
+                    let r = join_and_spawn(prog, ns, own_ns);
+                    libc::syscall(libc::SYS_close, ns);
+                    r
+                }
+                (_, fd) => {
+                    if fd >= 0 {
+                        libc::syscall(libc::SYS_close, fd);
+                    }
+                    spawn_stub(prog, libc::CLONE_NEWPID)
+                }
+            };
             answer(sock, pid, ready_w);
             if ready_w >= 0 {
                 libc::syscall(libc::SYS_close, ready_w);
@@ -227,12 +262,14 @@ unsafe fn zygote_main(sock: i32, prog: *const libc::sock_fprog) -> ! {
     }
 }
 
-/// Clones one stub (see [`stub_child`]) from the zygote. Returns its pid and
-/// the write end of its ready pipe, or `-errno` and -1.
+/// Clones one stub (see [`stub_child`]) from the zygote, with
+/// `CLONE_NEWPID` for a new tree or 0 to stay in the current namespace for
+/// children. Returns its pid and the write end of its ready pipe, or
+/// `-errno` and -1.
 ///
 /// # Safety
 /// Raw syscalls only; runs in the zygote.
-unsafe fn spawn_stub(prog: *const libc::sock_fprog) -> (i32, i32) {
+unsafe fn spawn_stub(prog: *const libc::sock_fprog, namespace: libc::c_int) -> (i32, i32) {
     // SAFETY (whole function): raw syscalls on memory this process owns.
     unsafe {
         let mut fds = [0i32; 2];
@@ -241,7 +278,7 @@ unsafe fn spawn_stub(prog: *const libc::sock_fprog) -> (i32, i32) {
         }
         // A raw clone without a new stack behaves like fork (the child goes
         // on on a copy of this stack).
-        let flags = (libc::CLONE_NEWPID | libc::SIGCHLD) as libc::c_ulong;
+        let flags = (namespace | libc::SIGCHLD) as libc::c_ulong;
         let pid = libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize);
         if pid == 0 {
             stub_child(fds[0], prog)
@@ -253,6 +290,100 @@ unsafe fn spawn_stub(prog: *const libc::sock_fprog) -> (i32, i32) {
             return (-err, -1);
         }
         (pid as i32, fds[1])
+    }
+}
+
+/// Creates a stub in the pid namespace `ns` (another tree's), then returns
+/// the zygote to `own_ns` for the trees it creates later.
+///
+/// # Safety
+/// Raw syscalls only; runs in the zygote.
+unsafe fn join_and_spawn(prog: *const libc::sock_fprog, ns: i32, own_ns: i32) -> (i32, i32) {
+    // SAFETY (whole function): raw syscalls on FDs this process owns.
+    unsafe {
+        if own_ns < 0 {
+            return (-libc::EBADF, -1);
+        }
+        if libc::syscall(libc::SYS_setns, ns, libc::CLONE_NEWPID) != 0 {
+            return (-*libc::__errno_location(), -1);
+        }
+        let r = spawn_stub(prog, 0);
+        if libc::syscall(libc::SYS_setns, own_ns, libc::CLONE_NEWPID) != 0 {
+            // New trees would nest in the joined one: better no zygote.
+            libc::syscall(libc::SYS_exit_group, 1);
+        }
+        r
+    }
+}
+
+/// Reads one request: its byte and the FD attached to it (or -1). Returns
+/// recvmsg's result as well.
+///
+/// # Safety
+/// Raw syscalls only; runs in the zygote.
+unsafe fn receive_request(sock: i32) -> (isize, u8, i32) {
+    let mut b = 0u8;
+    let mut iov = libc::iovec {
+        iov_base: (&mut b as *mut u8).cast(),
+        iov_len: 1,
+    };
+    let mut cmsg = [0u64; 3];
+    // SAFETY (whole block): an all-zero msghdr is valid; every pointer in it
+    // refers to this stack frame, and the CMSG helpers stay within `cmsg`.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cmsg.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&cmsg);
+        let n = libc::syscall(
+            libc::SYS_recvmsg,
+            sock,
+            &mut msg as *mut libc::msghdr,
+            libc::MSG_CMSG_CLOEXEC,
+        ) as isize;
+        let mut fd = -1;
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        if n > 0
+            && !c.is_null()
+            && (*c).cmsg_level == libc::SOL_SOCKET
+            && (*c).cmsg_type == libc::SCM_RIGHTS
+        {
+            fd = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>());
+        }
+        (n, b, fd)
+    }
+}
+
+/// Sends `byte` with `fd` attached over `sock`; returns sendmsg's result.
+///
+/// # Safety
+/// Raw syscalls on FDs the caller owns.
+unsafe fn send_with_fd(sock: i32, byte: u8, fd: i32) -> isize {
+    let mut byte = byte;
+    let mut iov = libc::iovec {
+        iov_base: (&mut byte as *mut u8).cast(),
+        iov_len: 1,
+    };
+    let mut cmsg = [0u64; 3];
+    // SAFETY (whole block): as in `answer`.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cmsg.as_mut_ptr().cast();
+        msg.msg_controllen = libc::CMSG_SPACE(4) as usize;
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(4) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<i32>(), fd);
+        libc::syscall(
+            libc::SYS_sendmsg,
+            sock,
+            &msg as *const libc::msghdr,
+            libc::MSG_NOSIGNAL,
+        ) as isize
     }
 }
 

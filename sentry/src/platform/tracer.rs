@@ -31,6 +31,9 @@ type Result<T> = std::result::Result<T, PlatformError>;
 /// Requests from other threads, run on the tracer thread.
 pub enum Command {
     CreateProcess {
+        /// A process whose pid namespace the new one joins; a new tree
+        /// without one.
+        beside: Option<HostTid>,
         reply: SyncSender<Result<HostTid>>,
     },
     InstallImage {
@@ -461,8 +464,8 @@ impl Tracer {
                 .pop_front();
             let Some(cmd) = cmd else { return };
             match cmd {
-                Command::CreateProcess { reply } => {
-                    let _ = reply.send(self.create_process());
+                Command::CreateProcess { beside, reply } => {
+                    let _ = reply.send(self.create_process(beside));
                 }
                 Command::InstallImage { tid, image, reply } => {
                     let _ = reply.send(self.install_image(tid.0, &image));
@@ -858,11 +861,19 @@ impl Tracer {
 
     // ---- stub creation ----
 
-    fn create_process(&mut self) -> Result<HostTid> {
-        let (pid, ready) = self.zygote.fork_stub()?;
+    fn create_process(&mut self, beside: Option<HostTid>) -> Result<HostTid> {
+        let (pid, ready) = match beside {
+            None => self.zygote.fork_stub(None)?,
+            Some(tree) => {
+                let ns = procfs::open_pid_ns(&self.handle.proc, tree)?;
+                self.zygote.fork_stub(Some(std::os::fd::AsFd::as_fd(&ns)))?
+            }
+        };
         match self.bootstrap(pid, ready) {
             Ok(()) => {
-                self.inits.insert(pid);
+                if beside.is_none() {
+                    self.inits.insert(pid);
+                }
                 Ok(HostTid(pid))
             }
             Err(e) => {
