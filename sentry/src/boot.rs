@@ -50,23 +50,29 @@ pub struct Rlimit {
     pub hard: u64,
 }
 
-/// Everything the sentry needs to run a container's init.
+/// A process to start in the sandbox: the container's init, or one added
+/// to a running sandbox (`exec`).
+pub struct ProcessSpec {
+    pub argv: Vec<Vec<u8>>,
+    pub envp: Vec<Vec<u8>>,
+    /// Working directory (absolute).
+    pub cwd: Vec<u8>,
+    pub user: UserConfig,
+    /// Capability mask (bit per `CAP_*`) the process gets in its effective set.
+    pub capabilities: u64,
+    pub rlimits: Vec<Rlimit>,
+    /// The process's stdin, stdout and stderr: host FDs the application
+    /// reaches only through the sentry.
+    pub stdio: [OwnedFd; 3],
+}
+
+/// Everything the sentry needs to build a sandbox and run its init.
 pub struct BootConfig {
     pub root: MountSource,
     pub root_readonly: bool,
     pub mounts: Vec<MountConfig>,
-    pub argv: Vec<Vec<u8>>,
-    pub envp: Vec<Vec<u8>>,
-    /// Working directory of init (absolute).
-    pub cwd: Vec<u8>,
-    pub user: UserConfig,
-    /// Capability mask (bit per `CAP_*`) init gets in its effective set.
-    pub capabilities: u64,
     pub hostname: Vec<u8>,
-    pub rlimits: Vec<Rlimit>,
-    /// The container's stdin, stdout and stderr: host FDs the application
-    /// reaches only through the sentry.
-    pub stdio: [OwnedFd; 3],
+    pub init: ProcessSpec,
     /// Print every system call (`--strace`).
     pub strace: bool,
 }

@@ -105,6 +105,14 @@ static ALLOWED: &[Allow] = &[
         [[eq(1, libc::SOL_SOCKET), eq(2, libc::SO_SNDBUF)]],
         "a lisafs connection sizes its largest message from the send buffer"
     ),
+    // The control API (ttrpc) and FD hand-overs, on listening sockets the
+    // runtime bound before the jail: the sentry accepts, never binds or
+    // connects.
+    allow!(
+        SYS_accept4,
+        "connections to the control API and the FD socket"
+    ),
+    allow!(SYS_shutdown, "ttrpc closes a control connection"),
     // Files the sentry holds: gofer/directfs FDs, tmpfs memfds, procfs.
     allow!(
         SYS_openat,

@@ -5,7 +5,7 @@
 use gofer::backend::{HostBackend, ProcSelfFd};
 use lisafs::{ServeOptions, Socket};
 use rustix::fs::{Mode, OFlags};
-use sentry::boot::{BootConfig, MountConfig, MountSource, SandboxExit, UserConfig};
+use sentry::boot::{BootConfig, MountConfig, MountSource, ProcessSpec, SandboxExit, UserConfig};
 use sentry::kernel::Kernel;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
@@ -88,14 +88,16 @@ fn run(root: &Path, argv: &[&str], stdin: &[u8]) -> (SandboxExit, String) {
                 readonly: false,
             },
         ],
-        argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
-        envp: vec![b"PATH=/bin".to_vec(), b"HOME=/".to_vec()],
-        cwd: b"/".to_vec(),
-        user: UserConfig::default(),
-        capabilities: u64::MAX,
         hostname: b"sandbox".to_vec(),
-        rlimits: Vec::new(),
-        stdio: [in_r, out_w, err],
+        init: ProcessSpec {
+            argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
+            envp: vec![b"PATH=/bin".to_vec(), b"HOME=/".to_vec()],
+            cwd: b"/".to_vec(),
+            user: UserConfig::default(),
+            capabilities: u64::MAX,
+            rlimits: Vec::new(),
+            stdio: [in_r, out_w, err],
+        },
         strace: std::env::var_os("VIGIL_STRACE").is_some(),
     };
     let reader = std::thread::spawn(move || {

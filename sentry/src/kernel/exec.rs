@@ -339,7 +339,7 @@ pub fn exec_request(kernel: &Arc<Kernel>, task: &Arc<Task>, call: ExecCall, args
 /// `PATH` of init's environment.
 pub fn find_in_path(
     kernel: &Kernel,
-    task: &Arc<Task>,
+    cx: &FsContext,
     argv: &[Vec<u8>],
     envp: &[Vec<u8>],
 ) -> Result<Vec<u8>, BootError> {
@@ -353,14 +353,13 @@ pub fn find_in_path(
         .iter()
         .find_map(|e| e.strip_prefix(b"PATH="))
         .unwrap_or(b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    let cx = task.fs_context();
     for dir in path.split(|&b| b == b':').filter(|d| !d.is_empty()) {
         let mut candidate = dir.to_vec();
         candidate.push(b'/');
         candidate.extend_from_slice(name);
         let found = kernel
             .vfs
-            .lookup(&cx, At::Cwd, &candidate, true)
+            .lookup(cx, At::Cwd, &candidate, true)
             .and_then(|p| p.dentry.inode().stat());
         if let Ok(stat) = found {
             if stat.file_type() == Some(FileType::Regular)

@@ -15,7 +15,7 @@ pub mod procs;
 pub mod sched;
 pub mod task;
 
-use crate::boot::{BootConfig, MountSource, SandboxExit};
+use crate::boot::{BootConfig, MountSource, ProcessSpec, SandboxExit};
 use crate::errno::{Errno, SysResult};
 use crate::platform::{
     CloneKind, Event, EventSink, ExitStatus as HostExit, HostTid, Platform, PlatformConfig,
@@ -71,6 +71,33 @@ pub struct Kernel {
     control: Mutex<Option<Sender<Control>>>,
     exit: Mutex<Option<SandboxExit>>,
     exited: Condvar,
+    /// Exits of processes started from outside (see [`Kernel::start`]) not
+    /// yet collected by [`Kernel::wait_process`].
+    exited_processes: Mutex<HashMap<Pid, ExitStatus>>,
+    process_exited: Condvar,
+}
+
+/// What [`Kernel::processes`] reports of a process.
+#[derive(Clone, Copy, Debug)]
+pub struct ProcessInfo {
+    pub pid: Pid,
+    /// 0 for init and for processes started from outside.
+    pub ppid: Pid,
+    /// Its id in the sentry's own pid namespace (see
+    /// [`crate::platform::HostTid`]).
+    pub host_pid: i32,
+    pub uid: u32,
+    pub threads: u32,
+}
+
+/// A process checked and ready to start ([`Kernel::prepare`]).
+pub struct Prepared {
+    cx: FsContext,
+    files: Arc<FdTable>,
+    rlimits: task::Rlimits,
+    path: Vec<u8>,
+    argv: Vec<Vec<u8>>,
+    envp: Vec<Vec<u8>>,
 }
 
 /// Delivers platform events to the kernel.
@@ -156,6 +183,14 @@ impl Kernel {
             else {
                 continue;
             };
+            if vfs.lookup_dir(&admin, At::Cwd, &m.destination).is_err() {
+                // runc would create it in the host's rootfs; a read-only root
+                // served by the gofer cannot take it.
+                tracing::warn!(
+                    "sentry: mount point {shown} is missing from the read-only root; mount skipped"
+                );
+                continue;
+            }
             vfs.mount(&admin, At::Cwd, &m.destination, fs, m.readonly)
                 .map_err(|e| BootError::Mount {
                     path: shown,
@@ -172,6 +207,8 @@ impl Kernel {
             control: Mutex::new(None),
             exit: Mutex::new(None),
             exited: Condvar::new(),
+            exited_processes: Mutex::new(HashMap::new()),
+            process_exited: Condvar::new(),
         });
         let platform = Platform::new(Sink(Arc::downgrade(&kernel)), PlatformConfig::default())
             .map_err(|e| BootError::Platform(e.to_string()))?;
@@ -183,27 +220,34 @@ impl Kernel {
     }
 
     /// Runs the container's init until it exits, then ends the sandbox.
-    pub fn run(self: &Arc<Kernel>, cfg: BootConfig) -> Result<SandboxExit, BootError> {
-        let root = self.vfs.root();
-        let mut cx = FsContext::new(root);
+    pub fn run(self: &Arc<Kernel>, init: ProcessSpec) -> Result<SandboxExit, BootError> {
+        let init = self.prepare(init)?;
+        self.start(init)?;
+        Ok(self.wait())
+    }
+
+    /// Checks what can fail before a process starts (working directory,
+    /// program lookup) and builds its descriptor table, as `runc create`
+    /// does before the container's init waits to be started.
+    pub fn prepare(&self, spec: ProcessSpec) -> Result<Prepared, BootError> {
+        let mut cx = FsContext::new(self.vfs.root());
         cx.creds = Credentials {
-            uid: cfg.user.uid,
-            gid: cfg.user.gid,
-            groups: cfg.user.additional_gids.clone(),
-            caps: CapSet(cfg.capabilities),
+            uid: spec.user.uid,
+            gid: spec.user.gid,
+            groups: spec.user.additional_gids.clone(),
+            caps: CapSet(spec.capabilities),
         };
-        cx.umask = cfg.user.umask.unwrap_or(0o022);
-        let cwd = self
+        cx.umask = spec.user.umask.unwrap_or(0o022);
+        cx.cwd = self
             .vfs
-            .lookup_dir(&cx, At::Cwd, &cfg.cwd)
+            .lookup_dir(&cx, At::Cwd, &spec.cwd)
             .map_err(|e| BootError::Cwd {
-                path: String::from_utf8_lossy(&cfg.cwd).into_owned(),
+                path: String::from_utf8_lossy(&spec.cwd).into_owned(),
                 errno: e.errno,
             })?;
-        cx.cwd = cwd;
 
         let files = Arc::new(FdTable::default());
-        for (n, fd) in cfg.stdio.into_iter().enumerate() {
+        for (n, fd) in spec.stdio.into_iter().enumerate() {
             let host = Arc::new(HostFile::new(fd));
             let again = host.clone();
             let reopen: crate::vfs::anon::Reopen = Box::new(move |_| Ok(Box::new(again.clone())));
@@ -221,22 +265,67 @@ impl Kernel {
                 .map_err(|e| BootError::Platform(format!("stdio: {}", e.errno.name())))?;
         }
 
-        let host = self
-            .platform()
-            .create_process()
-            .map_err(|e| BootError::Platform(e.to_string()))?;
         let mut rlimits = task::default_rlimits();
-        for r in &cfg.rlimits {
+        for r in &spec.rlimits {
             if let Some(slot) = rlimits.get_mut(r.resource as usize) {
                 *slot = (r.soft, r.hard);
             }
         }
-        let pid = self
-            .platform()
-            .ns_tid(host)
-            .map_err(|e| BootError::Platform(e.to_string()))?;
-        let group = ThreadGroup::new(pid, host, Weak::new(), pid, pid, Image::default(), rlimits);
-        let task = Task::new(pid, host, group.clone(), files, Arc::new(Mutex::new(cx)));
+        let mut envp = spec.envp;
+        if !envp.iter().any(|e| e.starts_with(b"HOME=")) {
+            // As runc does: the user's home from the container's passwd.
+            let mut home = b"HOME=".to_vec();
+            home.extend(self.home_of(&cx, spec.user.uid));
+            envp.push(home);
+        }
+        let path = exec::find_in_path(self, &cx, &spec.argv, &envp)?;
+        Ok(Prepared {
+            cx,
+            files,
+            rlimits,
+            path,
+            argv: spec.argv,
+            envp,
+        })
+    }
+
+    /// Starts a prepared process and returns its pid. The first becomes the
+    /// sandbox's init (pid 1), whose exit ends the sandbox; later ones join
+    /// its pid namespace with no parent inside it, as `runc exec` processes
+    /// do, and their exits are kept for [`Kernel::wait_process`].
+    pub fn start(self: &Arc<Kernel>, p: Prepared) -> Result<Pid, BootError> {
+        let platform_err = |e: crate::platform::PlatformError| BootError::Platform(e.to_string());
+        let host = match self.group(1) {
+            None if lock(&self.exit).is_none() => self.platform().create_process(),
+            Some(init) => self.platform().create_process_beside(init.host),
+            None => return Err(BootError::Ended),
+        }
+        .map_err(platform_err)?;
+        let pid = match self.platform().ns_tid(host) {
+            Ok(pid) => pid,
+            Err(e) => {
+                self.platform().kill(host).ok();
+                return Err(platform_err(e));
+            }
+        };
+        // A new session and process group of its own, as the container's
+        // init has, and as an exec'd process has once it calls setsid.
+        let group = ThreadGroup::new(
+            pid,
+            host,
+            Weak::new(),
+            pid,
+            pid,
+            Image::default(),
+            p.rlimits,
+        );
+        let task = Task::new(
+            pid,
+            host,
+            group.clone(),
+            p.files,
+            Arc::new(Mutex::new(p.cx)),
+        );
         {
             let mut pids = lock(&self.pids);
             pids.by_host.insert(host, task.clone());
@@ -244,35 +333,57 @@ impl Kernel {
             pids.groups.insert(pid, group.clone());
         }
         group.state().threads.push(task.clone());
-
-        let mut envp = cfg.envp;
-        if !envp.iter().any(|e| e.starts_with(b"HOME=")) {
-            // As runc does: the user's home from the container's passwd.
-            let mut home = b"HOME=".to_vec();
-            home.extend(self.home_of(&task, cfg.user.uid));
-            envp.push(home);
-        }
-        let path = exec::find_in_path(self, &task, &cfg.argv, &envp)?;
-        if let Err(e) = exec::exec(self, &task, &path, cfg.argv, envp) {
+        if let Err(e) = exec::exec(self, &task, &p.path, p.argv, p.envp) {
             self.platform().kill(host).ok();
             return Err(BootError::Exec {
-                path: String::from_utf8_lossy(&path).into_owned(),
+                path: String::from_utf8_lossy(&p.path).into_owned(),
                 errno: e.errno,
             });
         }
+        Ok(pid)
+    }
+
+    /// Blocks until init has exited and the sandbox has ended; its status.
+    pub fn wait(&self) -> SandboxExit {
         let mut exit = lock(&self.exit);
         while exit.is_none() {
             exit = self.exited.wait(exit).unwrap_or_else(|p| p.into_inner());
         }
-        Ok(exit.expect("loop ends when set"))
+        exit.expect("loop ends when set")
+    }
+
+    /// Blocks until process `pid` (init, or one from [`Kernel::start`]) has
+    /// exited, and returns how; `None` if no such process was started or
+    /// its exit was already collected. Init's exit ends everything, so a
+    /// process still running then is reported as killed.
+    pub fn wait_process(&self, pid: Pid) -> Option<ExitStatus> {
+        let mut done = lock(&self.exited_processes);
+        loop {
+            if let Some(status) = done.remove(&pid) {
+                return Some(status);
+            }
+            if lock(&self.exit).is_some() {
+                return self.group(pid).map(|_| ExitStatus::Signaled {
+                    signal: libc::SIGKILL,
+                    core_dumped: false,
+                });
+            }
+            let alive = self.group(pid).is_some_and(|g| g.state().exit.is_none());
+            if !alive {
+                return None;
+            }
+            done = self
+                .process_exited
+                .wait(done)
+                .unwrap_or_else(|p| p.into_inner());
+        }
     }
 
     /// The home directory of `uid` in the container's `/etc/passwd`, or `/`.
-    fn home_of(&self, task: &Task, uid: u32) -> Vec<u8> {
-        let cx = task.fs_context();
+    fn home_of(&self, cx: &FsContext, uid: u32) -> Vec<u8> {
         let passwd = self
             .vfs
-            .open(&cx, At::Cwd, b"/etc/passwd", libc::O_RDONLY as u32, 0)
+            .open(cx, At::Cwd, b"/etc/passwd", libc::O_RDONLY as u32, 0)
             .and_then(|f| {
                 let mut data = vec![0u8; 64 << 10];
                 let n = f.pread(&mut data, 0)?;
@@ -287,6 +398,65 @@ impl Kernel {
             .map(|f| f[5].to_vec())
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| b"/".to_vec())
+    }
+
+    /// Sends `sig` to process `pid` from outside the sandbox (`runc kill`
+    /// of an exec'd process); for init, see [`Kernel::signal_init`].
+    pub fn signal_process(&self, pid: Pid, sig: i32) -> Result<(), Errno> {
+        if pid == 1 {
+            self.signal_init(sig);
+            return Ok(());
+        }
+        let group = self.group(pid).ok_or(Errno::ESRCH)?;
+        crate::platform::tgkill(group.host.0, group.host.0, sig).map_err(|_| Errno::ESRCH)
+    }
+
+    /// Sends `sig` to every process of the sandbox (`runc kill --all`),
+    /// init last, so that it cannot end the others' chance to see it.
+    pub fn signal_all(&self, sig: i32) -> Result<(), Errno> {
+        let groups = self.groups();
+        if groups.is_empty() {
+            return Err(Errno::ESRCH);
+        }
+        for g in groups.iter().filter(|g| g.pid != 1) {
+            let _ = crate::platform::tgkill(g.host.0, g.host.0, sig);
+        }
+        if groups.iter().any(|g| g.pid == 1) {
+            self.signal_init(sig);
+        }
+        Ok(())
+    }
+
+    /// Ends a sandbox whose init was never started, as if init had been
+    /// killed by `sig` (a created container that is killed).
+    pub fn end_before_start(&self, sig: i32) {
+        if self.group(1).is_none() {
+            let mut exit = lock(&self.exit);
+            if exit.is_none() {
+                *exit = Some(SandboxExit::Signaled(sig));
+                self.exited.notify_all();
+            }
+        }
+    }
+
+    /// A summary of each live process, in pid order.
+    pub fn processes(&self) -> Vec<ProcessInfo> {
+        self.groups()
+            .into_iter()
+            .filter_map(|g| {
+                let s = g.state();
+                let first = s.threads.first()?.clone();
+                let threads = s.threads.len() as u32;
+                drop(s);
+                Some(ProcessInfo {
+                    pid: g.pid,
+                    ppid: g.ppid(),
+                    host_pid: g.host.0,
+                    uid: first.fs_context().creds.uid,
+                    threads,
+                })
+            })
+            .collect()
     }
 
     /// Sends `sig` to the container's init from outside the sandbox (what
@@ -492,6 +662,10 @@ impl Kernel {
             self.end(status);
             return;
         }
+        if group.parent().is_none() {
+            lock(&self.exited_processes).insert(group.pid, status);
+            self.process_exited.notify_all();
+        }
         // The host reaps the process (wait4 is native) and re-parents its
         // orphans to init; the kernel's tables just follow.
         if let Some(parent) = group.parent() {
@@ -520,6 +694,9 @@ impl Kernel {
         };
         *lock(&self.exit) = Some(exit);
         self.exited.notify_all();
+        // Waiters for other processes learn that these died with init.
+        let _done = lock(&self.exited_processes);
+        self.process_exited.notify_all();
     }
 }
 
@@ -555,6 +732,8 @@ pub enum BootError {
     Exec { path: String, errno: Errno },
     #[error("unable to start container process: exec: {0:?}: executable file not found in $PATH")]
     NotFound(String),
+    #[error("the sandbox has ended")]
+    Ended,
 }
 
 /// An errno as runc words it in its messages: the C library's text, with a
@@ -591,6 +770,6 @@ impl Kernel {
     /// between.
     pub fn boot(mut cfg: BootConfig) -> Result<SandboxExit, BootError> {
         let k = Kernel::new(&mut cfg)?;
-        k.run(cfg)
+        k.run(cfg.init)
     }
 }
