@@ -11,8 +11,10 @@ use crate::bundle::Bundle;
 use caps::{CapSet, Capability, CapsHashSet};
 use lisafs::Socket;
 use nix::mount::{MntFlags, MsFlags};
-use oci_spec::runtime::{Mount, PosixRlimitType, Spec};
-use sentry::boot::{BootConfig, MountConfig, MountSource, Rlimit, SandboxExit, UserConfig};
+use oci_spec::runtime::{Mount, PosixRlimitType, Process, Spec};
+use sentry::boot::{
+    BootConfig, MountConfig, MountSource, ProcessSpec, Rlimit, SandboxExit, UserConfig,
+};
 use sentry::kernel::{BootError, Kernel};
 
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -40,6 +42,11 @@ pub struct BootArgs {
     /// Written (one byte) and closed once the sentry is jailed and its
     /// kernel built.
     pub ready_fd: Option<RawFd>,
+    /// Inherited listening sockets of the control API and of FD
+    /// hand-overs (see [`crate::control`]).
+    pub control_fds: Option<(RawFd, RawFd)>,
+    /// Init waits for the control API's `Start`.
+    pub wait_start: bool,
     pub strace: bool,
     pub directfs: bool,
     pub overlay2: Option<String>,
@@ -70,6 +77,10 @@ pub enum Error {
     Seccomp(#[from] sentry::seccomp::Error),
     #[error(transparent)]
     Kernel(#[from] BootError),
+    #[error("--control-fd and --fds-fd: {0}")]
+    ControlFd(std::io::Error),
+    #[error("serve the control API: {0}")]
+    Control(String),
 }
 
 impl Error {
@@ -95,6 +106,14 @@ pub fn run(args: BootArgs) -> Result<SandboxExit, Error> {
     }
     let sockets = Socket::adopt(&args.io_fds)?;
     let ready = args.ready_fd.map(adopt_ready_fd).transpose()?;
+    let control = match args.control_fds {
+        Some((api, fds)) => Some(ControlSockets {
+            api: crate::control::adopt_listener(api).map_err(Error::ControlFd)?,
+            fds: crate::control::adopt_listener(fds).map_err(Error::ControlFd)?,
+            wait_start: args.wait_start,
+        }),
+        None => None,
+    };
     let stdio = take_stdio()?;
     tracing::info!(
         id = args.id,
@@ -106,7 +125,7 @@ pub fn run(args: BootArgs) -> Result<SandboxExit, Error> {
     let cfg = boot_config(&bundle.spec, sockets, stdio, args.strace);
     let kept = kept_capabilities(args.directfs);
     block_forwarded_signals()?;
-    jail_and_run(cfg, &kept, ready)
+    jail_and_run(cfg, &kept, ready, control)
 }
 
 /// The jail, top to bottom, and the kernel inside it.
@@ -121,6 +140,7 @@ pub fn jail_and_run(
     mut cfg: BootConfig,
     kept: &CapsHashSet,
     ready: Option<OwnedFd>,
+    control: Option<ControlSockets>,
 ) -> Result<SandboxExit, Error> {
     // Our mount namespace is a copy of the host's; nothing done in it may
     // propagate back to the host.
@@ -180,11 +200,42 @@ pub fn jail_and_run(
     sentry::seccomp::install_sentry_filter()?;
 
     spawn_signal_thread(&kernel);
+    // What can fail before init runs (its program, its working directory)
+    // fails before the runtime is told the sandbox is ready, as `runc
+    // create` fails.
+    let init = kernel.prepare(cfg.init)?;
+    let (init, _server) = match control {
+        Some(c) => {
+            let (waiting, now) = if c.wait_start {
+                (Some(init), None)
+            } else {
+                (None, Some(init))
+            };
+            let server = crate::control::Server::start(kernel.clone(), waiting, c.api, c.fds)
+                .map_err(|e| Error::Control(e.to_string()))?;
+            (now, Some(server))
+        }
+        None => (Some(init), None),
+    };
+    if let Some(init) = init {
+        kernel.start(init)?;
+    }
     if let Some(ready) = ready {
         // The runtime only waits for this; if it is gone, so is the point.
         let _ = rustix::io::write(&ready, &[1]);
     }
-    Ok(kernel.run(cfg)?)
+    Ok(kernel.wait())
+}
+
+/// The sandbox's control sockets, inherited listening.
+pub struct ControlSockets {
+    /// The ttrpc API.
+    pub api: OwnedFd,
+    /// FD hand-overs.
+    pub fds: OwnedFd,
+    /// Init waits for the API's `Start` (`vigil create`) rather than
+    /// starting at once (`vigil run`).
+    pub wait_start: bool,
 }
 
 /// The capabilities the sentry keeps: ptrace of its stubs, and, with
@@ -301,7 +352,7 @@ pub fn boot_config(
         socket: sockets.next().expect("the bundle was checked"),
         exclusive: true,
     };
-    let mounts = spec
+    let mut mounts: Vec<MountConfig> = spec
         .mounts()
         .iter()
         .flatten()
@@ -311,9 +362,20 @@ pub fn boot_config(
             readonly: has_option(m, "ro"),
         })
         .collect();
+    // runc gives every container its default devices (/dev/null, zero,
+    // full, random, urandom, tty) whether or not the spec mounts /dev;
+    // the sandbox's /dev is where they live.
+    if !mounts.iter().any(|m| m.destination == b"/dev") {
+        mounts.insert(
+            0,
+            MountConfig {
+                destination: b"/dev".to_vec(),
+                source: MountSource::Dev,
+                readonly: false,
+            },
+        );
+    }
     let process = spec.process().as_ref().expect("the bundle was checked");
-    let user = process.user();
-    let bytes = |s: &String| s.as_bytes().to_vec();
     BootConfig {
         root,
         root_readonly: spec
@@ -322,23 +384,33 @@ pub fn boot_config(
             .and_then(|r| r.readonly())
             .unwrap_or(false),
         mounts,
-        argv: process.args().iter().flatten().map(bytes).collect(),
-        envp: process.env().iter().flatten().map(bytes).collect(),
-        cwd: process.cwd().as_os_str().as_bytes().to_vec(),
-        user: UserConfig {
+        hostname: spec.hostname().as_deref().unwrap_or("").as_bytes().to_vec(),
+        init: process_spec(process, stdio),
+        strace,
+    }
+}
+
+/// The kernel's view of an OCI process (the spec's, or one given to `exec`).
+pub fn process_spec(process: &Process, stdio: [OwnedFd; 3]) -> ProcessSpec {
+    let user = process.user();
+    process_spec_parts(
+        process.args().clone().unwrap_or_default(),
+        process.env().clone().unwrap_or_default(),
+        process.cwd().to_string_lossy().into_owned(),
+        UserConfig {
             uid: user.uid(),
             gid: user.gid(),
             additional_gids: user.additional_gids().clone().unwrap_or_default(),
             umask: user.umask(),
         },
-        capabilities: process
+        process
             .capabilities()
             .as_ref()
             .and_then(|c| c.effective().as_ref())
-            .map(|set| capability_mask(set.iter().map(|c| c.to_string())))
-            .unwrap_or(0),
-        hostname: spec.hostname().as_deref().unwrap_or("").as_bytes().to_vec(),
-        rlimits: process
+            .into_iter()
+            .flatten()
+            .map(|c| c.to_string()),
+        process
             .rlimits()
             .iter()
             .flatten()
@@ -349,7 +421,27 @@ pub fn boot_config(
             })
             .collect(),
         stdio,
-        strace,
+    )
+}
+
+/// A [`ProcessSpec`] from its parts, capabilities by name (`CAP_X` or `X`).
+pub fn process_spec_parts(
+    args: Vec<String>,
+    env: Vec<String>,
+    cwd: String,
+    user: UserConfig,
+    capabilities: impl Iterator<Item = String>,
+    rlimits: Vec<Rlimit>,
+    stdio: [OwnedFd; 3],
+) -> ProcessSpec {
+    ProcessSpec {
+        argv: args.into_iter().map(String::into_bytes).collect(),
+        envp: env.into_iter().map(String::into_bytes).collect(),
+        cwd: cwd.into_bytes(),
+        user,
+        capabilities: capability_mask(capabilities),
+        rlimits,
+        stdio,
     }
 }
 
@@ -414,7 +506,7 @@ fn capability_mask(names: impl Iterator<Item = String>) -> u64 {
     mask
 }
 
-fn rlimit_resource(t: PosixRlimitType) -> u32 {
+pub fn rlimit_resource(t: PosixRlimitType) -> u32 {
     use PosixRlimitType::*;
     match t {
         RlimitCpu => libc::RLIMIT_CPU,
@@ -599,21 +691,21 @@ mod tests {
             ]
         );
         assert_eq!(
-            cfg.argv,
+            cfg.init.argv,
             [b"/bin/sh".to_vec(), b"-c".to_vec(), b"true".to_vec()]
         );
-        assert_eq!(cfg.envp, [b"PATH=/bin".to_vec(), b"A=b".to_vec()]);
-        assert_eq!(cfg.cwd, b"/srv/app");
+        assert_eq!(cfg.init.envp, [b"PATH=/bin".to_vec(), b"A=b".to_vec()]);
+        assert_eq!(cfg.init.cwd, b"/srv/app");
         assert_eq!(cfg.hostname, b"box");
         assert_eq!(
-            (cfg.user.uid, cfg.user.gid, cfg.user.umask),
+            (cfg.init.user.uid, cfg.init.user.gid, cfg.init.user.umask),
             (1000, 100, Some(0o22))
         );
-        assert_eq!(cfg.user.additional_gids, [5, 6]);
+        assert_eq!(cfg.init.user.additional_gids, [5, 6]);
         // CAP_CHOWN 0, CAP_KILL 5, CAP_NET_BIND_SERVICE 10.
-        assert_eq!(cfg.capabilities, 1 | 1 << 5 | 1 << 10);
-        assert_eq!(cfg.rlimits.len(), 1);
-        let r = cfg.rlimits[0];
+        assert_eq!(cfg.init.capabilities, 1 | 1 << 5 | 1 << 10);
+        assert_eq!(cfg.init.rlimits.len(), 1);
+        let r = cfg.init.rlimits[0];
         assert_eq!(
             (r.resource, r.soft, r.hard),
             (libc::RLIMIT_NOFILE, 1024, 4096)
@@ -650,10 +742,12 @@ mod tests {
             stdio(),
             false,
         );
-        assert!(cfg.mounts.is_empty());
+        // Only the /dev every container gets.
+        assert_eq!(cfg.mounts.len(), 1);
+        assert_eq!(cfg.mounts[0].destination, b"/dev");
         assert!(!cfg.root_readonly);
-        assert_eq!(cfg.capabilities, 0);
-        assert_eq!(cfg.user.umask, None);
+        assert_eq!(cfg.init.capabilities, 0);
+        assert_eq!(cfg.init.user.umask, None);
         assert!(cfg.hostname.is_empty());
     }
 

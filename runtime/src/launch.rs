@@ -71,6 +71,8 @@ pub struct Command<'a> {
     clone_flags: u64,
     id_map: Option<IdMap>,
     new_session: bool,
+    /// The child keeps running when this process exits.
+    outlive_parent: bool,
 }
 
 impl<'a> Command<'a> {
@@ -84,6 +86,7 @@ impl<'a> Command<'a> {
             clone_flags: 0,
             id_map: None,
             new_session: false,
+            outlive_parent: false,
         })
     }
 
@@ -116,6 +119,13 @@ impl<'a> Command<'a> {
     /// gids) before it may exec.
     pub fn id_map(&mut self, map: IdMap) -> &mut Self {
         self.id_map = Some(map);
+        self
+    }
+
+    /// Lets the child outlive this process (`vigil create` leaves the
+    /// sandbox running); by default it is killed when this process exits.
+    pub fn outlive_parent(&mut self) -> &mut Self {
+        self.outlive_parent = true;
         self
     }
 
@@ -189,6 +199,7 @@ impl<'a> Command<'a> {
                     err_w: err_w.as_raw_fd(),
                     placements: &placements,
                     new_session: self.new_session,
+                    outlive_parent: self.outlive_parent,
                     program: &self.program,
                     argv: &argv,
                     envp: &envp,
@@ -341,6 +352,7 @@ struct ChildPlan<'p> {
     err_w: RawFd,
     placements: &'p [(RawFd, RawFd)],
     new_session: bool,
+    outlive_parent: bool,
     program: &'p CString,
     argv: &'p [*const libc::c_char],
     envp: &'p [*const libc::c_char],
@@ -354,8 +366,11 @@ unsafe fn child(plan: ChildPlan<'_>) -> ! {
     // SAFETY (whole function): raw system calls on FDs and memory this
     // child owns; nothing allocates, locks or unwinds.
     unsafe {
-        // The sandbox must not outlive the process that supervises it.
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        // The sandbox must not outlive the process that supervises it,
+        // unless that process hands it over (see `outlive_parent`).
+        if !plan.outlive_parent {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        }
         // With the parent's copy of the write end as the only one left, a
         // parent that dies before releasing us gives EOF here.
         libc::close(plan.sync_w);

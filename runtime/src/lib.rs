@@ -5,7 +5,11 @@
 
 pub mod boot;
 pub mod bundle;
+pub mod container;
+pub mod control;
+pub mod features;
 pub mod launch;
 pub mod logging;
 pub mod run;
 pub mod sandbox;
+pub mod state;

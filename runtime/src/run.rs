@@ -1,107 +1,110 @@
 //! `vigil run`: create and start a container in the foreground, as
 //! `runc run` does: the container's stdio is vigil's own, signals that
-//! vigil receives are forwarded to the sandbox, and vigil exits with the
-//! container's status once the sandbox is gone.
+//! vigil receives are forwarded to the container's init, and vigil exits
+//! with the container's status once the sandbox is gone (then its state is
+//! removed). With `--detach` it is `create` then `start`.
 
 use crate::boot::FORWARDED;
-use crate::bundle::Bundle;
+use crate::container::{self, CreateArgs, Runtime};
 use crate::launch::Exit;
-use crate::sandbox::{self, Options, Sandbox, StateDir};
 use anyhow::{bail, Context};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use rustix::event::{poll, PollFd, PollFlags};
 use std::os::fd::AsFd;
-use std::path::PathBuf;
-
-/// What `vigil run` was asked to do.
-#[derive(Debug, Clone)]
-pub struct RunArgs {
-    pub id: String,
-    pub bundle: PathBuf,
-    /// The root of vigil's state directories (`--root`).
-    pub root: PathBuf,
-    pub pid_file: Option<PathBuf>,
-    pub options: Options,
-}
+use std::time::Duration;
 
 /// Runs the container to its end; returns the status `vigil run` exits
 /// with (the container's code, or 128 + the signal that ended it).
-pub fn run(args: RunArgs) -> anyhow::Result<i32> {
-    sandbox::check_id(&args.id).map_err(anyhow::Error::msg)?;
-    let bundle = Bundle::load(&args.bundle)?;
-    let _state = StateDir::create(&args.root, &args.id).map_err(anyhow::Error::msg)?;
-
+pub fn run(rt: &Runtime, args: &CreateArgs<'_>, detach: bool) -> anyhow::Result<i32> {
+    if detach {
+        container::create(rt, args)?;
+        container::start(rt, args.id)?;
+        return Ok(0);
+    }
     // Blocked before the sandbox starts, so none is lost in between, and
     // left blocked: one arriving after the sandbox ended must not kill vigil
     // before it reports the container's status. The children unblock them
     // before their exec.
-    let mut forwarded = SigSet::empty();
-    for sig in FORWARDED {
-        forwarded.add(Signal::try_from(sig).expect("a valid signal"));
-    }
-    forwarded
-        .thread_block()
-        .context("block forwarded signals")?;
-    let signals = SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .context("signalfd")?;
+    let signals = SignalForwarding::start()?;
 
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
     let stdio = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
-    let mut sandbox = Sandbox::start(&args.id, &bundle, &args.options, stdio)?;
-    // A sentry that failed to boot has said why on stderr; its status is
-    // the run's.
-    if sandbox.wait_ready() {
-        if let Some(path) = &args.pid_file {
-            write_pid_file(path, sandbox.sentry_pid())?;
-        }
-    }
-
-    forward_until_exit(&sandbox, &signals)?;
-    let status = match sandbox.wait()? {
-        Exit::Code(code) => code,
-        Exit::Signal(sig) => 128 + sig,
+    let mut created = match container::create_sandbox(rt, args, stdio, false, false) {
+        Ok(c) => c,
+        // A sentry that failed to boot has said why on stderr; its status is
+        // the run's (127 for a missing program, as a shell reports).
+        Err(e) => match e.downcast_ref::<container::InitFailed>() {
+            Some(failed) => return Ok(failed.status),
+            None => return Err(e),
+        },
     };
-    tracing::debug!(id = args.id, status, "container exited");
-    Ok(status)
-}
-
-/// Forwards each signal vigil receives to the sandbox until its sentry
-/// exits.
-fn forward_until_exit(sandbox: &Sandbox, signals: &SignalFd) -> anyhow::Result<()> {
+    let sandbox = created.sandbox.as_mut().expect("just started");
     let pidfd = sandbox
         .sentry_pidfd()
-        .context("the sandbox has no sentry")?;
+        .context("the sandbox has no sentry")?
+        .try_clone_to_owned()
+        .context("dup the sentry's pidfd")?;
     loop {
-        let mut fds = [
-            PollFd::new(&pidfd, PollFlags::IN),
-            PollFd::new(signals, PollFlags::IN),
-        ];
-        match poll(&mut fds, None) {
-            Ok(_) => {}
-            Err(rustix::io::Errno::INTR) => continue,
+        let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+        match poll(
+            &mut fds,
+            Some(&rustix::time::Timespec::try_from(Duration::from_millis(50)).expect("fits")),
+        ) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => bail!("poll: {e}"),
         }
-        let exited = !fds[0].revents().is_empty();
-        while let Ok(Some(info)) = signals.read_signal() {
-            let sig = info.ssi_signo as i32;
+        for sig in signals.pending(Duration::ZERO) {
             match sandbox.signal(sig) {
                 Ok(()) => tracing::debug!("forwarded signal {sig}"),
                 // Gone already: the exit is about to be seen.
                 Err(e) => tracing::debug!("forward signal {sig}: {e}"),
             }
         }
-        if exited {
-            return Ok(());
+        if !fds[0].revents().is_empty() {
+            break;
         }
     }
+    let status = match sandbox.wait()? {
+        Exit::Code(code) => code,
+        Exit::Signal(sig) => 128 + sig,
+    };
+    tracing::debug!(id = args.id, status, "container exited");
+    // Dropping `created` removes the state.
+    Ok(status)
 }
 
-/// runc writes the pid without a newline, atomically (a reader never sees
-/// a half-written file).
-fn write_pid_file(path: &std::path::Path, pid: i32) -> anyhow::Result<()> {
-    let tmp = path.with_extension("vigil-tmp");
-    std::fs::write(&tmp, pid.to_string())
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .with_context(|| format!("write pid file {}", path.display()))
+/// The signals a foreground runtime passes on to the container
+/// ([`FORWARDED`]), blocked and read from a signalfd.
+pub struct SignalForwarding {
+    fd: SignalFd,
+}
+
+impl SignalForwarding {
+    /// Blocks the forwarded signals in this thread (and the threads it
+    /// starts later) and opens the signalfd that reads them.
+    pub fn start() -> anyhow::Result<SignalForwarding> {
+        let mut set = SigSet::empty();
+        for sig in FORWARDED {
+            set.add(Signal::try_from(sig).expect("a valid signal"));
+        }
+        set.thread_block().context("block forwarded signals")?;
+        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            .context("signalfd")?;
+        Ok(SignalForwarding { fd })
+    }
+
+    /// The signals received, waiting up to `wait` for the first.
+    pub fn pending(&self, wait: Duration) -> Vec<i32> {
+        if !wait.is_zero() {
+            let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
+            let timeout = rustix::time::Timespec::try_from(wait).ok();
+            let _ = poll(&mut fds, timeout.as_ref());
+        }
+        let mut sigs = Vec::new();
+        while let Ok(Some(info)) = self.fd.read_signal() {
+            sigs.push(info.ssi_signo as i32);
+        }
+        sigs
+    }
 }

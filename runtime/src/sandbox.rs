@@ -40,7 +40,7 @@ use crate::bundle::Bundle;
 use crate::launch::{self, Exit, IdMap, Process};
 use std::ffi::OsString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// The first FD number of the lisafs sockets in both children.
@@ -100,6 +100,18 @@ pub enum Error {
     Wait(std::io::Error),
 }
 
+/// How a sandbox is driven, beyond its spec and options.
+#[derive(Default)]
+pub struct Lifecycle<'a> {
+    /// Listening sockets (bound in the container's state directory) on
+    /// which the sentry serves its control API and takes FDs.
+    pub control: Option<(BorrowedFd<'a>, BorrowedFd<'a>)>,
+    /// The container's init waits for the control API's `Start`.
+    pub wait_start: bool,
+    /// The sandbox outlives this process (`create`, `run --detach`).
+    pub detached: bool,
+}
+
 /// A running sandbox. Dropping it kills and reaps both processes.
 #[derive(Debug)]
 pub struct Sandbox {
@@ -119,6 +131,7 @@ impl Sandbox {
         bundle: &Bundle,
         options: &Options,
         stdio: [BorrowedFd<'_>; 3],
+        lifecycle: &Lifecycle<'_>,
     ) -> Result<Sandbox, Error> {
         let exe = std::env::current_exe().map_err(Error::Exe)?;
         if let Some(dir) = &options.debug_log {
@@ -156,6 +169,9 @@ impl Sandbox {
                 .map_err(Error::Gofer)?;
         }
         pass_environment(&mut gofer).map_err(Error::Gofer)?;
+        if lifecycle.detached {
+            gofer.outlive_parent();
+        }
         gofer.fd(devnull.as_fd(), 0).fd(devnull.as_fd(), 1);
         for (i, fd) in gofer_ends.iter().enumerate() {
             gofer.fd(fd.as_fd(), FIRST_IO_FD + i as i32);
@@ -169,6 +185,22 @@ impl Sandbox {
         let mut sentry = launch::Command::new(exe.as_os_str()).map_err(Error::Sentry)?;
         for arg in boot_args(id, bundle, options, &io_fds, ready_fd) {
             sentry.arg(arg).map_err(Error::Sentry)?;
+        }
+        if let Some((api, fds)) = lifecycle.control {
+            let (api_fd, fds_fd) = (ready_fd + 1, ready_fd + 2);
+            sentry.fd(api, api_fd).fd(fds, fds_fd);
+            sentry
+                .arg("--control-fd")
+                .and_then(|c| c.arg(api_fd.to_string()))
+                .and_then(|c| c.arg("--fds-fd"))
+                .and_then(|c| c.arg(fds_fd.to_string()))
+                .map_err(Error::Sentry)?;
+            if lifecycle.wait_start {
+                sentry.arg("--wait-start").map_err(Error::Sentry)?;
+            }
+        }
+        if lifecycle.detached {
+            sentry.outlive_parent();
         }
         pass_environment(&mut sentry).map_err(Error::Sentry)?;
         for (i, fd) in stdio.into_iter().enumerate() {
@@ -199,6 +231,15 @@ impl Sandbox {
         &self.id
     }
 
+    /// Lets the sandbox run on without this process: returns its sentry's
+    /// and gofer's host pids, and forgets them (they are no longer killed
+    /// on drop). Whoever reaps this process's orphans reaps them.
+    pub fn detach(mut self) -> (i32, Option<i32>) {
+        let sentry = self.sentry.take().map_or(0, |s| s.pid);
+        let gofer = self.gofer.take().map(|g| g.pid);
+        (sentry, gofer)
+    }
+
     /// Blocks until the sentry is jailed and about to start the container
     /// (true), or has exited before that (false: [`Sandbox::wait`] gives
     /// its status, and it has printed why).
@@ -219,6 +260,11 @@ impl Sandbox {
     /// The sentry's host pid (what `--pid-file` records).
     pub fn sentry_pid(&self) -> i32 {
         self.sentry.as_ref().map_or(0, |s| s.pid)
+    }
+
+    /// The gofer's host pid.
+    pub fn gofer_pid(&self) -> Option<i32> {
+        self.gofer.as_ref().map(|g| g.pid)
     }
 
     /// The sentry's pidfd, readable once the sandbox has ended.
@@ -377,68 +423,9 @@ fn io_fd_list(n: usize) -> String {
         .join(",")
 }
 
-/// Checks a container id as runc does: letters, digits, `_`, `+`, `-`
-/// and `.`, and not `.` or `..` (it names a directory under the root).
-pub fn check_id(id: &str) -> Result<(), String> {
-    let ok = !id.is_empty()
-        && id != "."
-        && id != ".."
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("invalid container id {id:?}"))
-    }
-}
-
-/// The state directory of a container, `<root>/<id>`: it exists from
-/// start to end, so a second container with the same id is refused. The
-/// later lifecycle verbs keep the container's state here.
-#[derive(Debug)]
-pub struct StateDir {
-    path: PathBuf,
-}
-
-impl StateDir {
-    pub fn create(root: &Path, id: &str) -> Result<StateDir, String> {
-        std::fs::create_dir_all(root)
-            .map_err(|e| format!("create root directory {}: {e}", root.display()))?;
-        let path = root.join(id);
-        match std::fs::create_dir(&path) {
-            Ok(()) => Ok(StateDir { path }),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Err(format!("container with id {id:?} already exists"))
-            }
-            Err(e) => Err(format!("create {}: {e}", path.display())),
-        }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for StateDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn container_ids_follow_runc() {
-        for ok in ["a", "abc-1_2.3+x", "A"] {
-            check_id(ok).unwrap();
-        }
-        for bad in ["", ".", "..", "a/b", "a b", "ä"] {
-            assert!(check_id(bad).is_err(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn io_fds_are_numbered_from_three() {
@@ -456,16 +443,5 @@ mod tests {
             sentry_namespaces(Network::Host) & libc::CLONE_NEWNET as u64,
             0
         );
-    }
-
-    #[test]
-    fn a_state_directory_is_exclusive_and_removed() {
-        let root = tempfile::tempdir().unwrap();
-        let dir = StateDir::create(root.path(), "c1").unwrap();
-        let again = StateDir::create(root.path(), "c1").unwrap_err();
-        assert_eq!(again, "container with id \"c1\" already exists");
-        let path = dir.path().to_path_buf();
-        drop(dir);
-        assert!(!path.exists());
     }
 }

@@ -1,0 +1,650 @@
+//! A container's life through runc's verbs: `create` starts a sandbox whose
+//! init waits, `start` lets it run, `state`/`kill`/`exec`/`ps` reach the
+//! sentry through its control API, and `delete` removes what is left. State
+//! lives in `<root>/<id>/` ([`crate::state`]) between invocations.
+//!
+//! The sentry's host pid is the container's pid (`--pid-file`, `state`): it
+//! exits with init's status (code, or 128 + signal), which is what runc's
+//! callers read from the pid they wait on. The sandbox's processes are its
+//! descendants on the host.
+
+use crate::bundle::Bundle;
+use crate::control::{self, Client, Exit};
+use crate::sandbox::{Lifecycle, Options, Sandbox};
+use crate::state::{self, HostProcess, Record, StateDir, CONTROL_SOCKET, FD_SOCKET};
+use anyhow::{anyhow, bail, Context};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The OCI runtime spec version the state reports, as runc 1.1 does.
+pub const OCI_VERSION: &str = "1.0.2";
+
+/// How long `delete --force` and `kill` wait for a killed sandbox to go.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Settings every verb shares: where state lives and how sandboxes run.
+#[derive(Clone, Debug)]
+pub struct Runtime {
+    /// `--root`.
+    pub root: PathBuf,
+    pub options: Options,
+}
+
+/// A container's status, in the OCI state's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// The OCI state document (`vigil state`), with runc's field names.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OciState {
+    pub oci_version: String,
+    pub id: String,
+    /// The sentry's host pid; 0 once stopped.
+    pub pid: i32,
+    pub status: String,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: HashMap<String, String>,
+}
+
+/// An existing container: its state directory and record.
+pub struct Container {
+    pub dir: StateDir,
+    pub record: Record,
+}
+
+impl Container {
+    /// Finds container `id` (runc's "container does not exist" otherwise).
+    pub fn load(rt: &Runtime, id: &str) -> anyhow::Result<Container> {
+        let dir = StateDir::open(&rt.root, id)?;
+        let record = dir.load()?;
+        Ok(Container { dir, record })
+    }
+
+    /// Connects to the sentry's control API.
+    pub fn client(&self) -> Result<Client, control::Error> {
+        Client::connect(
+            &self.dir.socket_path(CONTROL_SOCKET),
+            &self.dir.socket_path(FD_SOCKET),
+        )
+    }
+
+    /// The container's status now.
+    pub fn status(&self) -> Status {
+        if !self.record.sentry.alive() {
+            return Status::Stopped;
+        }
+        match self.client().and_then(|c| c.state()) {
+            Ok(s) if s.started => Status::Running,
+            Ok(_) => Status::Created,
+            // Alive but not answering: on its way out.
+            Err(e) => {
+                tracing::debug!(id = self.record.id, "state: {e}");
+                Status::Stopped
+            }
+        }
+    }
+
+    pub fn oci_state(&self) -> OciState {
+        let status = self.status();
+        OciState {
+            oci_version: OCI_VERSION.into(),
+            id: self.record.id.clone(),
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.record.sentry.pid
+            },
+            status: status.as_str().into(),
+            bundle: self.record.bundle.clone(),
+            rootfs: self.record.rootfs.clone(),
+            created: self.record.created.clone(),
+            owner: String::new(),
+            annotations: self.record.annotations.clone(),
+        }
+    }
+
+    /// Fails unless the container runs (or was created), with runc's
+    /// wording.
+    fn require_live(&self) -> anyhow::Result<Status> {
+        match self.status() {
+            Status::Stopped => bail!("container not running"),
+            s => Ok(s),
+        }
+    }
+}
+
+/// The sandbox ended before its init was ready (a missing program, a bad
+/// working directory); the sentry has printed why on stderr.
+#[derive(Debug, thiserror::Error)]
+#[error("the container's init failed to start")]
+pub struct InitFailed {
+    /// The sentry's exit status (127 for a missing program).
+    pub status: i32,
+}
+
+/// What `create` (and `run`) start.
+pub struct CreateArgs<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+}
+
+/// A started sandbox with its state on disk; on drop before
+/// [`Created::keep`], everything is removed again.
+pub struct Created {
+    pub sandbox: Option<Sandbox>,
+    dir: Option<StateDir>,
+    record: Record,
+}
+
+impl Created {
+    /// Leaves the sandbox running and its state in place.
+    pub fn keep(mut self) -> Record {
+        if let Some(sandbox) = self.sandbox.take() {
+            sandbox.detach();
+        }
+        self.dir = None;
+        self.record.clone()
+    }
+
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
+    pub fn dir(&self) -> &StateDir {
+        self.dir.as_ref().expect("held until kept")
+    }
+}
+
+impl Drop for Created {
+    fn drop(&mut self) {
+        // The sandbox's own drop kills and reaps it; then its state goes.
+        drop(self.sandbox.take());
+        if let Some(dir) = self.dir.take() {
+            if let Err(e) = dir.remove() {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+}
+
+/// Starts a sandbox for the bundle with the container's stdio as given.
+/// With `wait_start` its init waits for `start`; with `detached` the
+/// sandbox outlives this process.
+pub fn create_sandbox(
+    rt: &Runtime,
+    args: &CreateArgs<'_>,
+    stdio: [BorrowedFd<'_>; 3],
+    wait_start: bool,
+    detached: bool,
+) -> anyhow::Result<Created> {
+    let bundle = Bundle::load(args.bundle)?;
+    if args.console_socket.is_some()
+        || bundle
+            .spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false)
+    {
+        bail!("process.terminal: terminals are not supported by this vigil yet");
+    }
+    let dir = StateDir::create(&rt.root, args.id)?;
+    let mut created = Created {
+        sandbox: None,
+        dir: None,
+        record: Record {
+            id: args.id.to_string(),
+            bundle: bundle.dir.clone(),
+            rootfs: bundle.plan.rootfs.clone(),
+            created: state::now_rfc3339(),
+            annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+            sentry: HostProcess {
+                pid: 0,
+                start_time: 0,
+            },
+            gofer: None,
+        },
+    };
+    let api = control::listen(
+        &dir.socket_path(CONTROL_SOCKET),
+        rustix::net::SocketType::STREAM,
+    )
+    .context("bind the control socket")?;
+    let fds = control::listen(
+        &dir.socket_path(FD_SOCKET),
+        rustix::net::SocketType::SEQPACKET,
+    )
+    .context("bind the FD socket")?;
+    created.dir = Some(dir);
+    let lifecycle = Lifecycle {
+        control: Some((api.as_fd(), fds.as_fd())),
+        wait_start,
+        detached,
+    };
+    let mut sandbox = Sandbox::start(args.id, &bundle, &rt.options, stdio, &lifecycle)?;
+    drop((api, fds));
+    if !sandbox.wait_ready() {
+        // The sentry said why on stderr; its status tells how it ended.
+        let status = match sandbox.wait()? {
+            crate::launch::Exit::Code(c) => c,
+            crate::launch::Exit::Signal(s) => 128 + s,
+        };
+        return Err(InitFailed { status }.into());
+    }
+    created.record.sentry = HostProcess::of(sandbox.sentry_pid()).context("the sentry")?;
+    created.record.gofer = sandbox.gofer_pid().and_then(|p| HostProcess::of(p).ok());
+    created.sandbox = Some(sandbox);
+    created.dir().save(&created.record)?;
+    if let Some(path) = args.pid_file {
+        write_pid_file(path, created.record.sentry.pid)?;
+    }
+    Ok(created)
+}
+
+/// `vigil create`: the sandbox starts and its init waits for `start`. The
+/// container's stdio is this process's.
+pub fn create(rt: &Runtime, args: &CreateArgs<'_>) -> anyhow::Result<()> {
+    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let stdio = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
+    let created = create_sandbox(rt, args, stdio, true, true)?;
+    let record = created.keep();
+    tracing::debug!(id = record.id, pid = record.sentry.pid, "created");
+    Ok(())
+}
+
+/// `vigil start`: runs the created container's init.
+pub fn start(rt: &Runtime, id: &str) -> anyhow::Result<()> {
+    let c = Container::load(rt, id)?;
+    match c.status() {
+        Status::Created => {}
+        Status::Stopped => bail!("cannot start a container that has stopped"),
+        Status::Running | Status::Paused => bail!("cannot start an already running container"),
+    }
+    c.client()?.start()?;
+    Ok(())
+}
+
+/// `vigil state`.
+pub fn state(rt: &Runtime, id: &str) -> anyhow::Result<OciState> {
+    Ok(Container::load(rt, id)?.oci_state())
+}
+
+/// `vigil list`: every container under the root.
+pub fn list(rt: &Runtime) -> anyhow::Result<Vec<OciState>> {
+    let mut states = Vec::new();
+    for id in state::list(&rt.root)? {
+        // A container deleted meanwhile is simply not listed.
+        if let Ok(c) = Container::load(rt, &id) {
+            states.push(c.oci_state());
+        }
+    }
+    Ok(states)
+}
+
+/// `vigil kill`: `signal` to init, or to every process with `all`.
+pub fn kill(rt: &Runtime, id: &str, signal: i32, all: bool) -> anyhow::Result<()> {
+    let c = Container::load(rt, id)?;
+    c.require_live()?;
+    let client = match c.client() {
+        Ok(client) => client,
+        // The sandbox went away between the check and the connection.
+        Err(_) if !c.record.sentry.alive() => bail!("container not running"),
+        Err(e) => return Err(e.into()),
+    };
+    match client.signal(0, signal, all) {
+        Ok(()) => Ok(()),
+        // The signal ended init, and with it the sentry, before the answer
+        // was sent: delivered.
+        Err(control::Error::Transport(_)) if !c.record.sentry.alive() => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `vigil delete`: removes a stopped (or created) container; `force` kills
+/// a running one first. Nothing of it is left: processes, sockets, state.
+pub fn delete(rt: &Runtime, id: &str, force: bool) -> anyhow::Result<()> {
+    let c = match Container::load(rt, id) {
+        Ok(c) => c,
+        Err(e) if force && is_not_exist(&e) => {
+            // runc: --force deletes whatever state is there and succeeds.
+            if let Ok(dir) = StateDir::open(&rt.root, id) {
+                dir.remove()?;
+            }
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    match c.status() {
+        Status::Stopped | Status::Created => {}
+        s if !force => bail!(
+            "cannot delete container {id} that is not stopped: {}",
+            s.as_str()
+        ),
+        _ => {}
+    }
+    for p in [Some(c.record.sentry), c.record.gofer]
+        .into_iter()
+        .flatten()
+    {
+        stop(&p)?;
+    }
+    c.dir.remove()?;
+    Ok(())
+}
+
+/// Kills `p` and waits until it is gone (a zombie counts as gone: its
+/// parent reaps it).
+fn stop(p: &HostProcess) -> anyhow::Result<()> {
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while p.alive() {
+        let _ = p.signal(libc::SIGKILL);
+        if Instant::now() > deadline {
+            bail!("process {} did not die", p.pid);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+fn is_not_exist(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<state::Error>(),
+        Some(state::Error::NotExist)
+    )
+}
+
+/// The host pids of the container's processes (`vigil ps --format json`).
+pub fn host_pids(rt: &Runtime, id: &str) -> anyhow::Result<Vec<i32>> {
+    let c = Container::load(rt, id)?;
+    c.require_live()?;
+    let processes = c.client()?.processes()?;
+    // The sentry knows them by their ids in its own pid namespace; find the
+    // host processes under the sentry that carry those ids.
+    let wanted: HashSet<i32> = processes.iter().map(|p| p.host_pid).collect();
+    let mut pids: Vec<i32> = descendants(c.record.sentry.pid)
+        .into_iter()
+        .filter(|(_, nspid)| nspid.len() >= 3 && wanted.contains(&nspid[1]))
+        .map(|(pid, _)| pid)
+        .collect();
+    pids.sort_unstable();
+    Ok(pids)
+}
+
+/// Host processes below `root`, each with its `NSpid` list.
+fn descendants(root: i32) -> Vec<(i32, Vec<i32>)> {
+    let mut parent = HashMap::new();
+    let mut nspids = HashMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    for e in entries.filter_map(|e| e.ok()) {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            continue;
+        };
+        for line in status.lines() {
+            if let Some(v) = line.strip_prefix("PPid:") {
+                parent.insert(pid, v.trim().parse::<i32>().unwrap_or(0));
+            } else if let Some(v) = line.strip_prefix("NSpid:") {
+                nspids.insert(
+                    pid,
+                    v.split_whitespace()
+                        .filter_map(|n| n.parse().ok())
+                        .collect::<Vec<i32>>(),
+                );
+            }
+        }
+    }
+    let below = |mut pid: i32| {
+        for _ in 0..64 {
+            match parent.get(&pid) {
+                Some(&p) if p == root => return true,
+                Some(&p) if p > 1 => pid = p,
+                _ => return false,
+            }
+        }
+        false
+    };
+    nspids.into_iter().filter(|(pid, _)| below(*pid)).collect()
+}
+
+/// What `exec` runs: a process in the OCI spec's terms.
+pub struct ExecArgs {
+    pub id: String,
+    pub process: oci_spec::runtime::Process,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+}
+
+/// `vigil exec`: runs `process` in the container. In the foreground it
+/// returns the process's shell status; with `detach` it returns 0 once the
+/// process runs, leaving behind a host process (its pid in `pid_file`) that
+/// exits with the process's status, as runc's callers expect.
+pub fn exec(rt: &Runtime, args: ExecArgs) -> anyhow::Result<i32> {
+    let c = Container::load(rt, &args.id)?;
+    match c.status() {
+        Status::Running => {}
+        Status::Paused => bail!("cannot exec in a paused container"),
+        Status::Created => bail!("cannot exec in a created container"),
+        Status::Stopped => bail!("cannot exec in a stopped container"),
+    }
+    if args.process.terminal().unwrap_or(false) {
+        bail!("exec --tty: terminals are not supported by this vigil yet");
+    }
+    let spec = exec_spec(&args.process);
+    if !args.detach {
+        let client = c.client()?;
+        let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+        let pid = client.exec(spec, &[stdin.as_fd(), stdout.as_fd(), stderr.as_fd()])?;
+        if let Some(path) = &args.pid_file {
+            write_pid_file(path, std::process::id() as i32)?;
+        }
+        return Ok(forward_and_wait(&client, pid)?.shell_status());
+    }
+    exec_detached(&c, spec, args.pid_file.as_deref())
+}
+
+/// Forks the process that stays behind for a detached exec: it starts the
+/// process, tells this one (which writes the pid file and returns), and
+/// exits with the process's status. It forks before any thread exists.
+fn exec_detached(
+    c: &Container,
+    spec: control::ExecSpec,
+    pid_file: Option<&Path>,
+) -> anyhow::Result<i32> {
+    let (report_r, report_w) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).context("pipe")?;
+    // SAFETY: this process is single-threaded here (no control client has
+    // been made yet), so the child may do anything.
+    match unsafe { nix::unistd::fork() }.context("fork")? {
+        nix::unistd::ForkResult::Child => {
+            drop(report_r);
+            let status = exec_child(c, spec, report_w);
+            std::process::exit(status);
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(report_w);
+            let mut report = Vec::new();
+            std::io::Read::read_to_end(&mut std::fs::File::from(report_r), &mut report)
+                .context("read the exec report")?;
+            if report.is_empty() {
+                bail!("exec failed");
+            }
+            if report[0] != 0 {
+                bail!("{}", String::from_utf8_lossy(&report[1..]));
+            }
+            if let Some(path) = pid_file {
+                write_pid_file(path, child.as_raw())?;
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// The detached exec's child: reports `0` or `1 + message` on `report`,
+/// then waits for the process; returns its shell status.
+fn exec_child(c: &Container, spec: control::ExecSpec, report: OwnedFd) -> i32 {
+    let started = c.client().map_err(anyhow::Error::from).and_then(|client| {
+        let stdio = [0, 1, 2].map(|n| {
+            // SAFETY: 0-2 are this process's stdio, open for its life.
+            unsafe { BorrowedFd::borrow_raw(n) }
+        });
+        let pid = client.exec(spec, &stdio)?;
+        Ok((client, pid))
+    });
+    let mut report = std::fs::File::from(report);
+    match started {
+        Ok((client, pid)) => {
+            let _ = std::io::Write::write_all(&mut report, &[0]);
+            drop(report);
+            // The sentry holds the process's stdio now; this process keeps
+            // none of it, so readers see EOF when the process ends.
+            if let Ok(null) = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+            {
+                let _ = rustix::stdio::dup2_stdin(&null);
+                let _ = rustix::stdio::dup2_stdout(&null);
+                let _ = rustix::stdio::dup2_stderr(&null);
+            }
+            match client.wait(pid) {
+                Ok(exit) => exit.shell_status(),
+                Err(_) => 255,
+            }
+        }
+        Err(e) => {
+            let mut msg = vec![1];
+            msg.extend(format!("{e:#}").into_bytes());
+            let _ = std::io::Write::write_all(&mut report, &msg);
+            1
+        }
+    }
+}
+
+/// Waits for `pid` while forwarding the signals this process receives to
+/// it, as runc does for a foreground exec.
+fn forward_and_wait(client: &Client, pid: i32) -> anyhow::Result<Exit> {
+    let signals = crate::run::SignalForwarding::start()?;
+    let waiter = {
+        let client = client.clone();
+        std::thread::spawn(move || client.wait(pid))
+    };
+    while !waiter.is_finished() {
+        for sig in signals.pending(Duration::from_millis(50)) {
+            if let Err(e) = client.signal(pid, sig, false) {
+                tracing::debug!("forward signal {sig}: {e}");
+            }
+        }
+    }
+    waiter
+        .join()
+        .map_err(|_| anyhow!("the wait thread panicked"))?
+        .map_err(Into::into)
+}
+
+/// The request for an OCI process.
+fn exec_spec(p: &oci_spec::runtime::Process) -> control::ExecSpec {
+    let user = p.user();
+    let caps = p
+        .capabilities()
+        .as_ref()
+        .and_then(|c| c.effective().as_ref())
+        .map(|set| set.iter().map(|c| c.to_string()).collect())
+        .unwrap_or_default();
+    let rlimits = p
+        .rlimits()
+        .iter()
+        .flatten()
+        .map(|r| proto::sandbox::Rlimit {
+            resource: crate::boot::rlimit_resource(r.typ()),
+            soft: r.soft(),
+            hard: r.hard(),
+            ..Default::default()
+        })
+        .collect();
+    control::ExecSpec {
+        args: p.args().clone().unwrap_or_default(),
+        env: p.env().clone().unwrap_or_default(),
+        cwd: p.cwd().to_string_lossy().into_owned(),
+        user: protobuf::MessageField::some(proto::sandbox::User {
+            uid: user.uid(),
+            gid: user.gid(),
+            additional_gids: user.additional_gids().clone().unwrap_or_default(),
+            umask: user.umask(),
+            ..Default::default()
+        }),
+        capabilities: caps,
+        rlimits,
+        terminal: p.terminal().unwrap_or(false),
+        ..Default::default()
+    }
+}
+
+/// runc writes the pid without a newline, atomically (a reader never sees
+/// a half-written file).
+pub fn write_pid_file(path: &Path, pid: i32) -> anyhow::Result<()> {
+    let tmp = path.with_extension("vigil-tmp");
+    std::fs::write(&tmp, pid.to_string())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .with_context(|| format!("write pid file {}", path.display()))
+}
+
+/// A signal by name (`KILL`, `SIGKILL`) or number, as `runc kill` takes it.
+pub fn parse_signal(s: &str) -> anyhow::Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        bail!("invalid signal: {s}");
+    }
+    let name = s.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    let full = format!("SIG{name}");
+    full.parse::<nix::sys::signal::Signal>()
+        .map(|sig| sig as i32)
+        .map_err(|_| anyhow!("unknown signal {s:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_and_number() {
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert_eq!(parse_signal("KILL").unwrap(), 9);
+        assert_eq!(parse_signal("SIGTERM").unwrap(), 15);
+        assert_eq!(parse_signal("hup").unwrap(), 1);
+        assert!(parse_signal("0").is_err());
+        assert!(parse_signal("NOPE").is_err());
+    }
+}

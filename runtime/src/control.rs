@@ -1,0 +1,504 @@
+//! The sandbox control API (`proto`'s Sandbox service) on both ends: the
+//! [`Server`] runs in the sentry process over its [`Kernel`], the [`Client`]
+//! in the CLI (and the shim). Protobuf types stop here: requests become the
+//! kernel's own [`ProcessSpec`] and calls.
+//!
+//! # FDs
+//!
+//! ttrpc messages cannot carry FDs, so a process's stdio travels beforehand
+//! on a second socket of the sandbox (`SOCK_SEQPACKET`): the client sends one
+//! datagram holding a random token and the FDs (`SCM_RIGHTS`), the sentry
+//! keeps them under that token and answers one byte, and the `Exec` request
+//! names the token. FDs left unclaimed are dropped when the next ones
+//! arrive, once they are older than [`FD_TTL`].
+
+use crate::boot::process_spec_parts;
+use proto::sandbox::{
+    Empty, ExecRequest, ExecResponse, ProcessesResponse, ResizeTerminalRequest, SignalRequest,
+    StartRequest, StartResponse, StateResponse, WaitRequest, WaitResponse,
+};
+use proto::sandbox_ttrpc::{create_sandbox, Sandbox, SandboxClient};
+use sentry::boot::{SandboxExit, UserConfig};
+use sentry::kernel::{Kernel, Prepared};
+use std::collections::HashMap;
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use ttrpc::{Code, TtrpcContext};
+
+/// How long handed-over FDs wait for the request that names them.
+pub const FD_TTL: Duration = Duration::from_secs(60);
+/// Length of a hand-over token.
+const TOKEN_LEN: usize = 16;
+/// The most FDs one hand-over carries (stdin, stdout, stderr).
+const MAX_FDS: usize = 3;
+
+/// How a process ended, as the API reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl Exit {
+    /// The status a shell reports: the code, or 128 + the signal.
+    pub fn shell_status(self) -> i32 {
+        match self {
+            Exit::Code(c) => c,
+            Exit::Signal(s) => 128 + s,
+        }
+    }
+}
+
+/// A hand-over token.
+type Token = [u8; TOKEN_LEN];
+
+/// FDs handed over and not yet claimed: when they came, and the FDs.
+#[derive(Default)]
+struct FdStash(Mutex<HashMap<Token, (Instant, Vec<OwnedFd>)>>);
+
+impl FdStash {
+    fn put(&self, token: Token, fds: Vec<OwnedFd>) {
+        let mut map = sentry::sync::lock(&self.0);
+        map.retain(|_, (at, _)| at.elapsed() < FD_TTL);
+        map.insert(token, (Instant::now(), fds));
+    }
+
+    fn take(&self, token: &[u8]) -> Option<Vec<OwnedFd>> {
+        let token: Token = token.try_into().ok()?;
+        sentry::sync::lock(&self.0)
+            .remove(&token)
+            .map(|(_, fds)| fds)
+    }
+}
+
+/// The sentry's side: the Sandbox service over a running kernel.
+pub struct Service {
+    kernel: Arc<Kernel>,
+    /// The container's init, prepared at boot, until `Start` takes it.
+    init: Mutex<Option<Prepared>>,
+    stash: Arc<FdStash>,
+}
+
+/// The running server; dropping it stops serving.
+pub struct Server {
+    _ttrpc: ttrpc::Server,
+}
+
+impl Server {
+    /// Serves the API on the listening `control` socket and takes FDs on
+    /// the listening `fds` socket, each on threads of their own. `init` is
+    /// the container's init if it waits for `Start`.
+    pub fn start(
+        kernel: Arc<Kernel>,
+        init: Option<Prepared>,
+        control: OwnedFd,
+        fds: OwnedFd,
+    ) -> Result<Server, ttrpc::Error> {
+        let stash = Arc::new(FdStash::default());
+        let service = Service {
+            kernel,
+            init: Mutex::new(init),
+            stash: stash.clone(),
+        };
+        std::thread::Builder::new()
+            .name("control-fds".into())
+            .spawn(move || take_fds(fds, &stash))
+            .map_err(|e| ttrpc::Error::Others(format!("start the FD thread: {e}")))?;
+        let mut server = ttrpc::Server::new()
+            .add_listener(control.into_raw_fd())?
+            .register_service(create_sandbox(Arc::new(service)));
+        server.start()?;
+        Ok(Server { _ttrpc: server })
+    }
+}
+
+/// Accepts FD hand-overs until the socket fails.
+fn take_fds(listener: OwnedFd, stash: &FdStash) {
+    loop {
+        let conn = match rustix::net::accept_with(&listener, rustix::net::SocketFlags::CLOEXEC) {
+            Ok(c) => c,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => {
+                tracing::warn!("FD socket: accept: {e}");
+                return;
+            }
+        };
+        match receive_fds(conn.as_fd()) {
+            Ok((token, fds)) => {
+                stash.put(token, fds);
+                let _ = rustix::net::send(&conn, &[1], rustix::net::SendFlags::NOSIGNAL);
+            }
+            Err(e) => tracing::warn!("FD socket: {e}"),
+        }
+    }
+}
+
+/// One hand-over datagram: the token and up to [`MAX_FDS`] FDs.
+fn receive_fds(conn: BorrowedFd<'_>) -> std::io::Result<(Token, Vec<OwnedFd>)> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut token = [0u8; TOKEN_LEN];
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut ancillary = RecvAncillaryBuffer::new(&mut space);
+    let msg = rustix::net::recvmsg(
+        conn,
+        &mut [std::io::IoSliceMut::new(&mut token)],
+        &mut ancillary,
+        RecvFlags::CMSG_CLOEXEC,
+    )?;
+    let mut fds = Vec::new();
+    for m in ancillary.drain() {
+        if let RecvAncillaryMessage::ScmRights(rights) = m {
+            fds.extend(rights);
+        }
+    }
+    if msg.bytes != TOKEN_LEN || msg.flags.contains(rustix::net::ReturnFlags::CTRUNC) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "malformed FD hand-over",
+        ));
+    }
+    Ok((token, fds))
+}
+
+fn status(code: Code, msg: impl ToString) -> ttrpc::Error {
+    ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg))
+}
+
+impl Sandbox for Service {
+    fn start(&self, _: &TtrpcContext, _: StartRequest) -> ttrpc::Result<StartResponse> {
+        let init = sentry::sync::lock(&self.init).take().ok_or_else(|| {
+            status(
+                Code::FAILED_PRECONDITION,
+                "the container's init was started already",
+            )
+        })?;
+        let pid = self
+            .kernel
+            .start(init)
+            .map_err(|e| status(Code::FAILED_PRECONDITION, e))?;
+        Ok(StartResponse {
+            pid,
+            ..Default::default()
+        })
+    }
+
+    fn exec(&self, _: &TtrpcContext, req: ExecRequest) -> ttrpc::Result<ExecResponse> {
+        if self.kernel.group(1).is_none() {
+            return Err(status(Code::FAILED_PRECONDITION, "container not running"));
+        }
+        let fds = self.stash.take(&req.stdio_token).ok_or_else(|| {
+            status(
+                Code::INVALID_ARGUMENT,
+                "no FDs were handed over for this token",
+            )
+        })?;
+        let stdio = stdio_of(fds, req.terminal)?;
+        let user = req.user.clone().unwrap_or_default();
+        let spec = process_spec_parts(
+            req.args,
+            req.env,
+            req.cwd,
+            UserConfig {
+                uid: user.uid,
+                gid: user.gid,
+                additional_gids: user.additional_gids,
+                umask: user.umask,
+            },
+            req.capabilities.into_iter(),
+            req.rlimits
+                .iter()
+                .map(|r| sentry::boot::Rlimit {
+                    resource: r.resource,
+                    soft: r.soft,
+                    hard: r.hard,
+                })
+                .collect(),
+            stdio,
+        );
+        let prepared = self
+            .kernel
+            .prepare(spec)
+            .map_err(|e| status(Code::INVALID_ARGUMENT, e))?;
+        let pid = self
+            .kernel
+            .start(prepared)
+            .map_err(|e| status(Code::FAILED_PRECONDITION, e))?;
+        Ok(ExecResponse {
+            pid,
+            ..Default::default()
+        })
+    }
+
+    fn signal(&self, _: &TtrpcContext, req: SignalRequest) -> ttrpc::Result<Empty> {
+        if !(1..=64).contains(&req.signal) {
+            return Err(status(
+                Code::INVALID_ARGUMENT,
+                format!("invalid signal {}", req.signal),
+            ));
+        }
+        let result = if req.all {
+            self.kernel.signal_all(req.signal)
+        } else if req.pid == 0 {
+            if self.kernel.group(1).is_none() {
+                // Not started: the signal ends the waiting sandbox, as it
+                // ends runc's waiting init.
+                self.kernel.end_before_start(req.signal);
+                return Ok(Empty::default());
+            }
+            self.kernel.signal_process(1, req.signal)
+        } else {
+            self.kernel.signal_process(req.pid, req.signal)
+        };
+        result
+            .map(|()| Empty::default())
+            .map_err(|_| status(Code::NOT_FOUND, "no such process"))
+    }
+
+    fn wait(&self, _: &TtrpcContext, req: WaitRequest) -> ttrpc::Result<WaitResponse> {
+        let exit = if req.pid == 0 || req.pid == 1 {
+            match self.kernel.wait() {
+                SandboxExit::Exited(c) => Exit::Code(c),
+                SandboxExit::Signaled(s) => Exit::Signal(s),
+            }
+        } else {
+            match self.kernel.wait_process(req.pid) {
+                Some(sentry::kernel::task::ExitStatus::Exited(c)) => Exit::Code(c),
+                Some(sentry::kernel::task::ExitStatus::Signaled { signal, .. }) => {
+                    Exit::Signal(signal)
+                }
+                None => return Err(status(Code::NOT_FOUND, "no such process")),
+            }
+        };
+        let (code, signal) = match exit {
+            Exit::Code(c) => (c, 0),
+            Exit::Signal(s) => (0, s),
+        };
+        Ok(WaitResponse {
+            code,
+            signal,
+            ..Default::default()
+        })
+    }
+
+    fn processes(&self, _: &TtrpcContext, _: Empty) -> ttrpc::Result<ProcessesResponse> {
+        let processes = self
+            .kernel
+            .processes()
+            .into_iter()
+            .map(|p| proto::sandbox::Process {
+                pid: p.pid,
+                ppid: p.ppid,
+                host_pid: p.host_pid,
+                uid: p.uid,
+                ..Default::default()
+            })
+            .collect();
+        Ok(ProcessesResponse {
+            processes,
+            ..Default::default()
+        })
+    }
+
+    fn state(&self, _: &TtrpcContext, _: Empty) -> ttrpc::Result<StateResponse> {
+        let init = self.kernel.group(1);
+        let processes = self.kernel.processes();
+        Ok(StateResponse {
+            started: init.is_some(),
+            init_host_pid: init.map_or(0, |g| g.host.0),
+            processes: processes.len() as u32,
+            threads: processes.iter().map(|p| p.threads).sum(),
+            ..Default::default()
+        })
+    }
+
+    fn resize_terminal(&self, _: &TtrpcContext, _: ResizeTerminalRequest) -> ttrpc::Result<Empty> {
+        Err(status(
+            Code::UNIMPLEMENTED,
+            "terminals are not emulated by this sentry",
+        ))
+    }
+}
+
+/// A process's stdin, stdout and stderr from the FDs handed over: three, or
+/// one terminal for all.
+fn stdio_of(mut fds: Vec<OwnedFd>, terminal: bool) -> ttrpc::Result<[OwnedFd; 3]> {
+    let bad = |what: &str| status(Code::INVALID_ARGUMENT, what);
+    if terminal {
+        if fds.len() != 1 {
+            return Err(bad("a terminal is handed over as one FD"));
+        }
+        let tty = fds.pop().expect("one FD");
+        let dup = |fd: &OwnedFd| fd.try_clone().map_err(|e| bad(&format!("dup: {e}")));
+        let (a, b) = (dup(&tty)?, dup(&tty)?);
+        return Ok([tty, a, b]);
+    }
+    <[OwnedFd; 3]>::try_from(fds).map_err(|_| bad("stdio is handed over as three FDs"))
+}
+
+/// The CLI's (and shim's) end of a sandbox's control API.
+#[derive(Clone)]
+pub struct Client {
+    api: SandboxClient,
+    fd_socket: std::path::PathBuf,
+}
+
+/// Why a call to the sentry failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("connect to the sandbox: {0}")]
+    Connect(String),
+    /// The sentry answered with an error status.
+    #[error("{message}")]
+    Status { code: Code, message: String },
+    #[error("sandbox control: {0}")]
+    Transport(String),
+    #[error("hand FDs to the sandbox: {0}")]
+    HandOver(std::io::Error),
+}
+
+impl From<ttrpc::Error> for Error {
+    fn from(e: ttrpc::Error) -> Error {
+        match e {
+            ttrpc::Error::RpcStatus(s) => Error::Status {
+                code: s.code(),
+                message: s.message().to_string(),
+            },
+            other => Error::Transport(other.to_string()),
+        }
+    }
+}
+
+/// A process to run in a sandbox, in the API's terms (see `ExecRequest`).
+pub type ExecSpec = ExecRequest;
+
+impl Client {
+    /// Connects to the sandbox whose sockets are `control` and `fds`.
+    pub fn connect(control: &Path, fds: &Path) -> Result<Client, Error> {
+        let address = format!("unix://{}", control.display());
+        let client = ttrpc::Client::connect(&address).map_err(|e| Error::Connect(e.to_string()))?;
+        Ok(Client {
+            api: SandboxClient::new(client),
+            fd_socket: fds.to_path_buf(),
+        })
+    }
+
+    fn cx() -> ttrpc::context::Context {
+        ttrpc::context::with_timeout(0)
+    }
+
+    pub fn start(&self) -> Result<i32, Error> {
+        Ok(self.api.start(Self::cx(), &StartRequest::default())?.pid)
+    }
+
+    /// Starts `spec` with `stdio` (three FDs, or one terminal with
+    /// `spec.terminal`); returns its pid in the sandbox.
+    pub fn exec(&self, mut spec: ExecSpec, stdio: &[BorrowedFd<'_>]) -> Result<i32, Error> {
+        spec.stdio_token = self.hand_over(stdio)?.to_vec();
+        Ok(self.api.exec(Self::cx(), &spec)?.pid)
+    }
+
+    /// Signals `pid` (0: init), or every process with `all`.
+    pub fn signal(&self, pid: i32, signal: i32, all: bool) -> Result<(), Error> {
+        let req = SignalRequest {
+            pid,
+            signal,
+            all,
+            ..Default::default()
+        };
+        self.api.signal(Self::cx(), &req)?;
+        Ok(())
+    }
+
+    /// Waits for `pid` (0: init) to exit.
+    pub fn wait(&self, pid: i32) -> Result<Exit, Error> {
+        let req = WaitRequest {
+            pid,
+            ..Default::default()
+        };
+        let r = self.api.wait(Self::cx(), &req)?;
+        Ok(if r.signal != 0 {
+            Exit::Signal(r.signal)
+        } else {
+            Exit::Code(r.code)
+        })
+    }
+
+    pub fn processes(&self) -> Result<Vec<proto::sandbox::Process>, Error> {
+        Ok(self.api.processes(Self::cx(), &Empty::default())?.processes)
+    }
+
+    pub fn state(&self) -> Result<StateResponse, Error> {
+        Ok(self.api.state(Self::cx(), &Empty::default())?)
+    }
+
+    /// Sends `fds` on the FD socket; returns their token once the sentry
+    /// holds them.
+    fn hand_over(&self, fds: &[BorrowedFd<'_>]) -> Result<Token, Error> {
+        use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+        let mut token = [0u8; TOKEN_LEN];
+        rustix::rand::getrandom(&mut token, rustix::rand::GetRandomFlags::empty())
+            .map_err(|e| Error::HandOver(e.into()))?;
+        let sock = rustix::net::socket_with(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::SEQPACKET,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(|e| Error::HandOver(e.into()))?;
+        let addr = rustix::net::SocketAddrUnix::new(&self.fd_socket)
+            .map_err(|e| Error::HandOver(e.into()))?;
+        rustix::net::connect(&sock, &addr).map_err(|e| Error::HandOver(e.into()))?;
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+        let mut ancillary = SendAncillaryBuffer::new(&mut space);
+        if !ancillary.push(SendAncillaryMessage::ScmRights(fds)) {
+            return Err(Error::HandOver(std::io::Error::other("too many FDs")));
+        }
+        rustix::net::sendmsg(
+            &sock,
+            &[std::io::IoSlice::new(&token)],
+            &mut ancillary,
+            SendFlags::NOSIGNAL,
+        )
+        .map_err(|e| Error::HandOver(e.into()))?;
+        let mut ack = [0u8; 1];
+        match rustix::net::recv(&sock, &mut ack, rustix::net::RecvFlags::empty()) {
+            Ok((1, _)) => Ok(token),
+            Ok(_) => Err(Error::HandOver(std::io::Error::other(
+                "the sandbox refused the FDs",
+            ))),
+            Err(e) => Err(Error::HandOver(e.into())),
+        }
+    }
+}
+
+/// A listening unix socket of `kind` bound at `path` (removed first if a
+/// stale one is there).
+pub fn listen(path: &Path, kind: rustix::net::SocketType) -> std::io::Result<OwnedFd> {
+    let sock = rustix::net::socket_with(
+        rustix::net::AddressFamily::UNIX,
+        kind,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )?;
+    let addr = rustix::net::SocketAddrUnix::new(path)?;
+    rustix::net::bind(&sock, &addr)?;
+    rustix::net::listen(&sock, 16)?;
+    Ok(sock)
+}
+
+/// Adopts an inherited listening socket FD.
+pub fn adopt_listener(fd: RawFd) -> std::io::Result<OwnedFd> {
+    if fd < 3 {
+        return Err(std::io::Error::from_raw_os_error(libc::EBADF));
+    }
+    rustix::io::fcntl_getfd(
+        // SAFETY: only checks that the number is open.
+        unsafe { BorrowedFd::borrow_raw(fd) },
+    )?;
+    // SAFETY: the FD was passed to this process to own, and is open.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    rustix::io::fcntl_setfd(&owned, rustix::io::FdFlags::CLOEXEC)?;
+    Ok(owned)
+}

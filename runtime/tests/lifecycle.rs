@@ -1,0 +1,368 @@
+//! The runc verbs of the `vigil` binary, driven the way containerd's runc
+//! shim and conmon drive a runtime: `create` with a pid file, `start`,
+//! `state`, `exec`, `ps`, `kill`, `delete`, with this test process as the
+//! subreaper that reaps the container's pid and reads its exit status.
+//! The same flow runs under runc on the same bundle; both must print the
+//! same and exit the same (differential), and vigil must leave nothing.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// One runtime binary with a state root of its own.
+struct Runtime {
+    bin: PathBuf,
+    root: PathBuf,
+}
+
+impl Runtime {
+    fn vigil(b: &Bundle) -> Runtime {
+        Runtime {
+            bin: VIGIL.into(),
+            root: b.state_root(),
+        }
+    }
+
+    fn runc(b: &Bundle) -> Option<Runtime> {
+        Some(Runtime {
+            bin: runc()?.into(),
+            root: b.path().join("runc-state"),
+        })
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("--root").arg(&self.root).args(args);
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    fn out(&self, args: &[&str]) -> Output {
+        output_within(self.cmd(args), LIMIT)
+    }
+
+    /// `create` with a pid file; the container's stdout and stderr go to
+    /// `log` (a file, read after the container ends). Returns the pid.
+    fn create(&self, b: &Bundle, id: &str, log: &Path) -> i32 {
+        let pid_file = b.path().join(format!("{id}.pid"));
+        let log = std::fs::File::create(log).unwrap();
+        let mut cmd = self.cmd(&["create", "--bundle"]);
+        cmd.arg(b.path())
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(id)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        let status = cmd.status().unwrap();
+        assert!(status.success(), "{} create failed", self.bin.display());
+        std::fs::read_to_string(&pid_file).unwrap().parse().unwrap()
+    }
+
+    fn status(&self, id: &str) -> String {
+        let out = self.out(&["state", id]);
+        assert!(out.status.success(), "state: {}", stderr(&out));
+        let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        state["status"].as_str().unwrap().to_string()
+    }
+}
+
+/// Makes this test process the subreaper of everything it starts, as the
+/// shim and conmon are: an orphaned container init becomes its child.
+fn become_subreaper() {
+    // SAFETY: a plain prctl on this process.
+    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(r, 0);
+}
+
+/// Waits for our (adopted) child `pid`; its shell status.
+fn reap(pid: i32) -> i32 {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid on a child of this process, writing one int.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        assert!(r >= 0, "waitpid {pid}: {}", std::io::Error::last_os_error());
+        if r == pid {
+            return if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                128 + libc::WTERMSIG(status)
+            };
+        }
+        assert!(Instant::now() < deadline, "{pid} did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// What one runtime did in [`lifecycle`], to compare across runtimes.
+#[derive(Debug, PartialEq)]
+struct Transcript {
+    states: Vec<String>,
+    exec_stdout: String,
+    exec_status: Option<i32>,
+    container_output: String,
+    init_status: i32,
+    kill_after_exit: Option<i32>,
+    delete_status: Option<i32>,
+}
+
+/// create, state, start, exec, kill, reap, kill again, delete.
+fn lifecycle(rt: &Runtime, b: &Bundle, id: &str) -> Transcript {
+    let log = b.path().join(format!("{id}.log"));
+    let pid = rt.create(b, id, &log);
+    let mut states = vec![rt.status(id)];
+    assert!(rt.out(&["start", id]).status.success());
+    states.push(rt.status(id));
+    let exec = rt.out(&["exec", id, "sh", "-c", "echo from exec; exit 5"]);
+    assert!(rt.out(&["kill", id, "TERM"]).status.success());
+    let init_status = reap(pid);
+    states.push(rt.status(id));
+    let kill_after_exit = rt.out(&["kill", id, "KILL"]);
+    assert!(stderr(&kill_after_exit).contains("container not running"));
+    let delete = rt.out(&["delete", id]);
+    Transcript {
+        states,
+        exec_stdout: String::from_utf8_lossy(&exec.stdout).into_owned(),
+        exec_status: exec.status.code(),
+        container_output: std::fs::read_to_string(&log).unwrap(),
+        init_status,
+        kill_after_exit: kill_after_exit.status.code(),
+        delete_status: delete.status.code(),
+    }
+}
+
+#[test]
+fn the_lifecycle_matches_runc() {
+    become_subreaper();
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "trap 'echo term; exit 3' TERM; echo started; while true; do sleep 0.1; done",
+    ]);
+    let vigil = lifecycle(&Runtime::vigil(&b), &b, "life");
+    assert_eq!(
+        vigil,
+        Transcript {
+            states: vec!["created".into(), "running".into(), "stopped".into()],
+            exec_stdout: "from exec\n".into(),
+            exec_status: Some(5),
+            container_output: "started\nterm\n".into(),
+            init_status: 3,
+            kill_after_exit: Some(1),
+            delete_status: Some(0),
+        }
+    );
+    assert!(!b.state_root().join("life").exists());
+    assert_no_leftovers(b.path());
+    if let Some(runc) = Runtime::runc(&b) {
+        assert_eq!(lifecycle(&runc, &b, "life"), vigil);
+    }
+}
+
+#[test]
+fn sigkill_ends_the_container_with_137() {
+    become_subreaper();
+    let b = Bundle::new(&["sleep", "100"]);
+    let rt = Runtime::vigil(&b);
+    let pid = rt.create(&b, "k", &b.path().join("k.log"));
+    assert!(rt.out(&["start", "k"]).status.success());
+    let kill = rt.out(&["kill", "k", "9"]);
+    assert!(kill.status.success(), "{}", stderr(&kill));
+    assert_eq!(reap(pid), 137);
+    assert_eq!(rt.status("k"), "stopped");
+    assert!(rt.out(&["delete", "k"]).status.success());
+    assert_no_leftovers(b.path());
+}
+
+#[test]
+fn a_created_container_can_be_deleted_and_leaves_nothing() {
+    become_subreaper();
+    let b = Bundle::new(&["sleep", "100"]);
+    let rt = Runtime::vigil(&b);
+    let pid = rt.create(&b, "c", &b.path().join("c.log"));
+    assert_eq!(rt.status("c"), "created");
+    let out = rt.out(&["delete", "c"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    reap(pid);
+    assert!(!b.state_root().join("c").exists());
+    assert_no_leftovers(b.path());
+}
+
+#[test]
+fn a_running_container_is_deleted_only_with_force() {
+    become_subreaper();
+    let b = Bundle::new(&["sleep", "100"]);
+    let rt = Runtime::vigil(&b);
+    let pid = rt.create(&b, "r", &b.path().join("r.log"));
+    assert!(rt.out(&["start", "r"]).status.success());
+    let refused = rt.out(&["delete", "r"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("cannot delete container r that is not stopped: running"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(rt.out(&["delete", "--force", "r"]).status.success());
+    assert_eq!(reap(pid), 137);
+    assert!(!b.state_root().join("r").exists());
+    assert_no_leftovers(b.path());
+}
+
+#[test]
+fn detached_exec_leaves_a_process_that_exits_with_the_status() {
+    become_subreaper();
+    let b = Bundle::new(&["sleep", "100"]);
+    let rt = Runtime::vigil(&b);
+    let pid = rt.create(&b, "e", &b.path().join("e.log"));
+    assert!(rt.out(&["start", "e"]).status.success());
+    let pid_file = b.path().join("exec.pid");
+    let out = rt.out(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "e",
+        "sh",
+        "-c",
+        "sleep 0.2; exit 4",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let exec_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    assert_eq!(reap(exec_pid), 4);
+    assert!(rt.out(&["delete", "--force", "e"]).status.success());
+    reap(pid);
+    assert_no_leftovers(b.path());
+}
+
+#[test]
+fn ps_lists_the_host_pids_of_the_containers_processes() {
+    become_subreaper();
+    let b = Bundle::new(&["sh", "-c", "sleep 100 & sleep 100 & wait"]);
+    let rt = Runtime::vigil(&b);
+    let pid = rt.create(&b, "p", &b.path().join("p.log"));
+    assert!(rt.out(&["start", "p"]).status.success());
+    let deadline = Instant::now() + LIMIT;
+    let pids = loop {
+        let out = rt.out(&["ps", "--format", "json", "p"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let pids: Vec<i32> = serde_json::from_slice(&out.stdout).unwrap();
+        if pids.len() == 3 || Instant::now() > deadline {
+            break pids;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // sh and its two sleeps, each a host process running the busybox image.
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    for p in &pids {
+        assert!(
+            Path::new(&format!("/proc/{p}/stat")).exists(),
+            "{p} is not a live process"
+        );
+    }
+    assert!(rt.out(&["kill", "--all", "p", "KILL"]).status.success());
+    reap(pid);
+    assert!(rt.out(&["delete", "p"]).status.success());
+    assert_no_leftovers(b.path());
+}
+
+#[test]
+fn verbs_on_an_unknown_container_fail_like_runc() {
+    let b = Bundle::new(&["true"]);
+    let rt = Runtime::vigil(&b);
+    for verb in [
+        &["state", "nope"][..],
+        &["start", "nope"],
+        &["kill", "nope", "KILL"],
+        &["delete", "nope"],
+        &["ps", "nope"],
+    ] {
+        let out = rt.out(verb);
+        assert_eq!(out.status.code(), Some(1), "{verb:?}");
+        assert!(
+            stderr(&out).contains("container does not exist"),
+            "{verb:?}: {}",
+            stderr(&out)
+        );
+    }
+    // runc: deleting what does not exist with --force succeeds.
+    assert!(rt.out(&["delete", "--force", "nope"]).status.success());
+}
+
+#[test]
+fn a_duplicate_id_is_refused_and_the_first_container_lives_on() {
+    become_subreaper();
+    let b = Bundle::new(&["sleep", "100"]);
+    let rt = Runtime::vigil(&b);
+    let pid = rt.create(&b, "d", &b.path().join("d.log"));
+    let mut again = rt.cmd(&["create", "--bundle"]);
+    again.arg(b.path()).arg("d");
+    let out = output_within(again, LIMIT);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    assert_eq!(rt.status("d"), "created");
+    assert!(rt.out(&["delete", "d"]).status.success());
+    reap(pid);
+    assert_no_leftovers(b.path());
+}
+
+#[test]
+fn create_with_a_missing_entrypoint_fails_and_leaves_nothing() {
+    let b = Bundle::new(&["nosuchprog"]);
+    let rt = Runtime::vigil(&b);
+    let mut cmd = rt.cmd(&["create", "--bundle"]);
+    cmd.arg(b.path()).arg("x");
+    let out = output_within(cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(r#"exec: "nosuchprog": executable file not found in $PATH"#),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!b.state_root().join("x").exists());
+    assert_no_leftovers(b.path());
+}
+
+#[test]
+fn errors_go_to_the_json_log_for_the_runc_shim() {
+    let b = Bundle::new(&["true"]);
+    let rt = Runtime::vigil(&b);
+    let log = b.path().join("log.json");
+    let out = rt.out(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "kill",
+        "nope",
+        "KILL",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "error");
+    assert!(last["msg"]
+        .as_str()
+        .unwrap()
+        .contains("container does not exist"));
+    assert!(last["time"].as_str().unwrap().ends_with('Z'));
+}
+
+#[test]
+fn list_shows_each_container_with_its_status() {
+    become_subreaper();
+    let b = Bundle::new(&["sleep", "100"]);
+    let rt = Runtime::vigil(&b);
+    let pid = rt.create(&b, "l1", &b.path().join("l1.log"));
+    let out = rt.out(&["list", "--format", "json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["id"], "l1");
+    assert_eq!(list[0]["status"], "created");
+    assert_eq!(list[0]["pid"], pid);
+    let quiet = rt.out(&["list", "-q"]);
+    assert_eq!(String::from_utf8_lossy(&quiet.stdout), "l1\n");
+    assert!(rt.out(&["delete", "l1"]).status.success());
+    reap(pid);
+}
