@@ -408,3 +408,33 @@ fn forwarded_signals_do_not_end_vigil_run() {
     let out = r.finish();
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
 }
+
+/// A bind mount of a single file (as podman and Docker mount /etc/hosts):
+/// the container reads and writes the host's file.
+#[test]
+fn a_file_can_be_bind_mounted() {
+    let b = Bundle::new(&["true"]);
+    fs::remove_dir(b.path().join("rootfs/data")).unwrap();
+    fs::write(b.path().join("rootfs/data"), "").unwrap();
+    let host = b.path().join("hosts");
+    fs::write(&host, "127.0.0.1 localhost\n").unwrap();
+    let extra = format!(
+        r#",
+    {{"destination": "/data", "type": "bind", "source": "{}", "options": ["rbind"]}}"#,
+        host.display()
+    );
+    b.config(&spec(
+        &["sh", "-c", "cat /data; echo added >> /data"],
+        &extra,
+    ));
+    let out = b.run("file");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "127.0.0.1 localhost\n"
+    );
+    assert_eq!(
+        fs::read_to_string(&host).unwrap(),
+        "127.0.0.1 localhost\nadded\n"
+    );
+}

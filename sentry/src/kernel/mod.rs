@@ -173,17 +173,25 @@ impl Kernel {
         let admin = FsContext::new(vfs.root());
         for m in std::mem::take(&mut cfg.mounts) {
             let shown = String::from_utf8_lossy(&m.destination).into_owned();
-            // Mount points exist even for mounts the sentry does not provide
-            // (as runc leaves them), so listings match.
-            make_dirs(&vfs, &admin, &m.destination);
-            let Some(fs) = mount_fs(m.source, &deps).map_err(|e| BootError::Mount {
+            let fs = mount_fs(m.source, &deps).map_err(|e| BootError::Mount {
                 path: shown.clone(),
                 errno: e.errno,
-            })?
-            else {
+            })?;
+            // A bind mount of a file is mounted on a file.
+            let file = match &fs {
+                Some(fs) => fs
+                    .root()
+                    .and_then(|r| r.stat())
+                    .is_ok_and(|st| st.file_type() != Some(FileType::Directory)),
+                None => false,
+            };
+            // Mount points exist even for mounts the sentry does not provide
+            // (as runc leaves them), so listings match.
+            make_mount_point(&vfs, &admin, &m.destination, file);
+            let Some(fs) = fs else {
                 continue;
             };
-            if vfs.lookup_dir(&admin, At::Cwd, &m.destination).is_err() {
+            if vfs.lookup(&admin, At::Cwd, &m.destination, true).is_err() {
                 // runc would create it in the host's rootfs; a read-only root
                 // served by the gofer cannot take it.
                 tracing::warn!(
@@ -700,12 +708,28 @@ impl Kernel {
     }
 }
 
-/// Creates the missing directories of `path` (mount points), as runtimes do.
-fn make_dirs(vfs: &Vfs, cx: &FsContext, path: &[u8]) {
+/// Creates a missing mount point and its missing parent directories, as
+/// runtimes do: a directory, or an empty file for a mount of a file.
+fn make_mount_point(vfs: &Vfs, cx: &FsContext, path: &[u8], file: bool) {
     let mut prefix = Vec::new();
-    for comp in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+    let comps: Vec<&[u8]> = path
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
+    for (i, comp) in comps.iter().enumerate() {
         prefix.push(b'/');
         prefix.extend_from_slice(comp);
+        if file && i + 1 == comps.len() {
+            let flags = (libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC) as u32;
+            if let Err(e) = vfs.open(cx, At::Cwd, &prefix, flags, 0o644) {
+                tracing::debug!(
+                    "mount point {}: {}",
+                    String::from_utf8_lossy(&prefix),
+                    e.errno.name()
+                );
+            }
+            return;
+        }
         if let Err(e) = vfs.mkdir(cx, At::Cwd, &prefix, 0o755) {
             if e.errno != Errno::EEXIST {
                 tracing::debug!(

@@ -117,8 +117,12 @@ impl GoferFs {
             to_close: Mutex::new(Vec::new()),
         });
         let root = GoferInode::new(&conn, mounted.root);
-        if root.kind != FileType::Directory {
-            return_errno!(ENOTDIR, "gofer mount root is not a directory");
+        // A bind mount of a single file has that file as its root.
+        if !matches!(root.kind, FileType::Directory | FileType::Regular) {
+            return_errno!(
+                ENOTDIR,
+                "gofer mount root is neither a directory nor a file"
+            );
         }
         Ok(Arc::new(GoferFs { conn, root }))
     }

@@ -137,8 +137,10 @@ impl Vfs {
         VfsPath::new(self.root.clone(), self.root.root().clone())
     }
 
-    /// Mounts `fs` on the directory at `path` (followed). The filesystem's
-    /// root becomes visible there; what was there is hidden until unmount.
+    /// Mounts `fs` on the directory at `path` (followed), or on the file
+    /// there if the filesystem's root is a file (a bind mount of a file).
+    /// The filesystem's root becomes visible there; what was there is
+    /// hidden until unmount.
     pub fn mount(
         &self,
         cx: &FsContext,
@@ -148,10 +150,13 @@ impl Vfs {
         readonly: bool,
     ) -> SysResult<Arc<Mount>> {
         let target = self.lookup(cx, at, path, true)?;
-        if !target.dentry.is_dir() {
-            return_errno!(ENOTDIR);
-        }
         let root = Dentry::new_root(fs.root()?)?;
+        if root.is_dir() != target.dentry.is_dir() {
+            if root.is_dir() {
+                return_errno!(ENOTDIR);
+            }
+            return_errno!(EISDIR);
+        }
         let m = Mount::new(fs, root, readonly, Some((target.mount, target.dentry)));
         self.mounts.insert(m.clone());
         Ok(m)
