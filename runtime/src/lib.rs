@@ -5,6 +5,7 @@
 
 pub mod boot;
 pub mod bundle;
+pub mod cgroups;
 pub mod launch;
 pub mod logging;
 pub mod run;

@@ -172,11 +172,7 @@ fn run_container(
     // The sandbox always pivots (the sentry into an empty root, the gofer
     // into the rootfs): that is the isolation, so --no-pivot is accepted
     // for runc compatibility and changes nothing.
-    tracing::debug!(
-        no_pivot = flags.no_pivot,
-        systemd_cgroup = global.systemd_cgroup,
-        "run"
-    );
+    tracing::debug!(no_pivot = flags.no_pivot, "run");
     Ok(run::run(run::RunArgs {
         id: flags.container_id,
         bundle: flags.bundle,
@@ -188,6 +184,7 @@ fn run_container(
             directfs: sandbox.directfs,
             overlay2: sandbox.overlay2,
             network: sandbox.network,
+            systemd_cgroup: global.systemd_cgroup,
         },
     })?)
 }

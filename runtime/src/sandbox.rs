@@ -34,9 +34,12 @@
 //! kernel kills every stub in it. Both children die with the runtime
 //! process (`PR_SET_PDEATHSIG`), and [`Sandbox`]'s drop kills and reaps
 //! whatever is left. Mounts live only in the children's private mount
-//! namespaces, so nothing is left on the host.
+//! namespaces, so nothing is left on the host. The sandbox's cgroup
+//! ([`crate::cgroups`]), which both children join before they run, is
+//! removed once they are gone.
 
 use crate::bundle::Bundle;
+use crate::cgroups::{self, Cgroup};
 use crate::launch::{self, Exit, IdMap, Process};
 use std::ffi::OsString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -74,6 +77,8 @@ pub struct Options {
     /// The rootfs overlay setting, passed on as given (`--overlay2`).
     pub overlay2: Option<String>,
     pub network: Network,
+    /// `linux.cgroupsPath` is `slice:prefix:name` (`--systemd-cgroup`).
+    pub systemd_cgroup: bool,
 }
 
 /// Why a sandbox could not be started.
@@ -98,6 +103,8 @@ pub enum Error {
     Sentry(launch::Error),
     #[error("wait for the sentry: {0}")]
     Wait(std::io::Error),
+    #[error("cgroup: {0}")]
+    Cgroup(cgroups::Error),
 }
 
 /// A running sandbox. Dropping it kills and reaps both processes.
@@ -109,6 +116,8 @@ pub struct Sandbox {
     /// Read end of the sentry's readiness pipe: one byte once it is jailed
     /// and its kernel is built, EOF if it exits before.
     ready: Option<OwnedFd>,
+    /// Holds the gofer, the sentry and (inherited) every stub.
+    cgroup: Option<Cgroup>,
 }
 
 impl Sandbox {
@@ -134,7 +143,11 @@ impl Sandbox {
             sentry: None,
             gofer: None,
             ready: None,
+            cgroup: None,
         };
+        // --- cgroup: made first, so both children are born into it.
+        sandbox.cgroup = sandbox_cgroup(id, bundle, options)?;
+        // ---
 
         // The gofer jails itself (mount namespace, pivot_root, seccomp); it
         // needs nothing from the container's stdio but a stderr for errors.
@@ -156,6 +169,9 @@ impl Sandbox {
                 .map_err(Error::Gofer)?;
         }
         pass_environment(&mut gofer).map_err(Error::Gofer)?;
+        if let Some(cgroup) = &sandbox.cgroup {
+            gofer.cgroup(cgroup);
+        }
         gofer.fd(devnull.as_fd(), 0).fd(devnull.as_fd(), 1);
         for (i, fd) in gofer_ends.iter().enumerate() {
             gofer.fd(fd.as_fd(), FIRST_IO_FD + i as i32);
@@ -171,6 +187,9 @@ impl Sandbox {
             sentry.arg(arg).map_err(Error::Sentry)?;
         }
         pass_environment(&mut sentry).map_err(Error::Sentry)?;
+        if let Some(cgroup) = &sandbox.cgroup {
+            sentry.cgroup(cgroup);
+        }
         for (i, fd) in stdio.into_iter().enumerate() {
             sentry.fd(fd, i as i32);
         }
@@ -197,6 +216,11 @@ impl Sandbox {
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The sandbox's cgroup (for its state record, pause, stats).
+    pub fn cgroup(&self) -> Option<&Cgroup> {
+        self.cgroup.as_ref()
     }
 
     /// Blocks until the sentry is jailed and about to start the container
@@ -282,7 +306,29 @@ impl Drop for Sandbox {
         if let Some(gofer) = self.gofer.take() {
             gofer.kill_and_reap();
         }
+        // --- cgroup: the processes are gone, their cgroup goes too.
+        if let Some(cgroup) = self.cgroup.take() {
+            if let Ok(n @ 1..) = cgroup.oom_kill_count() {
+                tracing::debug!(
+                    id = self.id,
+                    "the OOM killer killed {n} processes of the sandbox"
+                );
+            }
+            if let Err(e) = cgroup.destroy() {
+                tracing::warn!(id = self.id, "{e}");
+            }
+        }
+        // ---
     }
+}
+
+/// The cgroup the spec asks for, made with its resources applied.
+fn sandbox_cgroup(id: &str, bundle: &Bundle, options: &Options) -> Result<Option<Cgroup>, Error> {
+    let linux = bundle.spec.linux().as_ref();
+    let path = linux.and_then(|l| l.cgroups_path().as_ref());
+    let path = path.map(|p| p.to_string_lossy());
+    let resources = linux.and_then(|l| l.resources().as_ref());
+    Cgroup::create(path.as_deref(), id, resources, options.systemd_cgroup).map_err(Error::Cgroup)
 }
 
 /// `vigil boot`'s command line for this sandbox.
