@@ -213,6 +213,12 @@ impl Cgroup {
 
     /// Stops every process of the sandbox and returns once all are
     /// stopped; thaws again and fails if they do not stop in time.
+    ///
+    /// A stub whose system call the sentry has received waits for the
+    /// answer killably, and the host freezer cannot stop a task in such a
+    /// wait, so with one the cgroup never reads as frozen. Such a stub
+    /// cannot run before the sentry answers, though, and the sentry is
+    /// frozen: once every other task is, the sandbox is.
     pub fn freeze(&self) -> Result<(), Error> {
         let dir = self.freezer()?;
         let deadline = Instant::now() + FREEZE_TIMEOUT;
@@ -227,7 +233,7 @@ impl Cgroup {
                     }
                     attempt += 1;
                     let state = read_trimmed(dir, "freezer.state")?;
-                    if state == "FROZEN" {
+                    if state == "FROZEN" || (attempt > 5 && self.held_or_frozen(dir)?) {
                         return Ok(());
                     }
                     if Instant::now() >= deadline {
@@ -243,8 +249,12 @@ impl Cgroup {
             }
             Version::V2 => {
                 write(dir, "cgroup.freeze", "1")?;
+                let mut attempt = 0u32;
                 loop {
-                    if keyed(&read_file(dir, "cgroup.events")?, "frozen") == Some(1) {
+                    attempt += 1;
+                    if keyed(&read_file(dir, "cgroup.events")?, "frozen") == Some(1)
+                        || (attempt > 5 && self.held_or_frozen(dir)?)
+                    {
                         return Ok(());
                     }
                     if Instant::now() >= deadline {
@@ -277,6 +287,7 @@ impl Cgroup {
                 let state = read_trimmed(dir, "freezer.state")?;
                 match state.as_str() {
                     "THAWED" => Ok(FreezerState::Thawed),
+                    "FREEZING" if self.held_or_frozen(dir)? => Ok(FreezerState::Frozen),
                     "FREEZING" => Ok(FreezerState::Freezing),
                     "FROZEN" => Ok(FreezerState::Frozen),
                     _ => Err(Error::Parse {
@@ -291,10 +302,44 @@ impl Cgroup {
                 }
                 match keyed(&read_file(dir, "cgroup.events")?, "frozen") {
                     Some(1) => Ok(FreezerState::Frozen),
+                    _ if self.held_or_frozen(dir)? => Ok(FreezerState::Frozen),
                     _ => Ok(FreezerState::Freezing),
                 }
             }
         }
+    }
+
+    /// Whether every task of the freezing cgroup at `dir` is frozen or
+    /// held in a seccomp notification (see [`Cgroup::freeze`]). A v1
+    /// task frozen where it slept reads as `D` with its old wait channel;
+    /// a v2 one sits in the freezer trap.
+    fn held_or_frozen(&self, dir: &Path) -> Result<bool, Error> {
+        let tasks = match self.version {
+            Version::V1 => "tasks",
+            Version::V2 => "cgroup.threads",
+        };
+        for tid in read_file(dir, tasks)?.split_whitespace() {
+            // A task gone in between is not running either.
+            let wchan = std::fs::read_to_string(format!("/proc/{tid}/wchan")).unwrap_or_default();
+            // The compiler's clones keep a suffix: `name.isra.0`.
+            let wchan = wchan.split('.').next().unwrap_or("");
+            if matches!(
+                wchan,
+                "" | "seccomp_do_user_notification" | "__refrigerator" | "do_freezer_trap"
+            ) {
+                continue;
+            }
+            let stat = std::fs::read_to_string(format!("/proc/{tid}/stat")).unwrap_or_default();
+            // The state follows the parenthesised command name.
+            let state = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.chars().next());
+            if self.version == Version::V1 && matches!(state, Some('D') | None) {
+                continue;
+            }
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     fn freezer(&self) -> Result<&Path, Error> {
