@@ -228,7 +228,7 @@ impl Cgroup {
                 loop {
                     // Writing FROZEN again catches tasks forked while the
                     // freeze was under way.
-                    if attempt % 10 == 0 {
+                    if attempt.is_multiple_of(10) {
                         write(dir, "freezer.state", "FROZEN")?;
                     }
                     attempt += 1;

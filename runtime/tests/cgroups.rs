@@ -275,6 +275,33 @@ fn a_container_over_its_memory_limit_exits_137_like_runc() {
     assert_eq!(out.stdout, reference.stdout);
 }
 
+/// The OOM killer may choose the sentry itself (here made its first
+/// choice): the run still ends as runc's would, 137, and the gofer and the
+/// cgroup go with it.
+#[test]
+fn an_oom_killed_sentry_ends_the_run_with_137_and_leaves_nothing() {
+    let path = unique("oomsentry");
+    let script = "sleep 1; alloc 256; echo status $?";
+    let b = bundle(
+        &["/bin/sh", "-c", script],
+        Some(&path),
+        json!({"memory": {"limit": MIB_64}}),
+    );
+    add_alloc(&b);
+    let mut r = Running::start_in(b, &[]);
+    let sentry = r.sentry_pid();
+    let cgroup = handle(&path);
+    fs::write(format!("/proc/{sentry}/oom_score_adj"), "1000").unwrap();
+    wait_for("the sentry's end", || {
+        !Path::new(&format!("/proc/{sentry}")).exists() || r.vigil.try_wait().unwrap().is_some()
+    });
+    let out = r.finish();
+    assert_eq!(out.status.code(), Some(137), "stderr: {}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    assert!(cgroup.path("memory").is_some_and(|p| !p.exists()));
+    assert_no_cgroup(&path);
+}
+
 /// A process of the container killed for memory is counted, the rest of
 /// the container goes on, and usage shows in the statistics.
 #[test]
