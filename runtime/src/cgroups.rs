@@ -178,6 +178,7 @@ impl Cgroup {
         }
     }
 
+    /// The host's cgroup layout this cgroup lives in.
     pub fn version(&self) -> Version {
         self.version
     }
@@ -554,18 +555,15 @@ impl Cgroup {
                 Some(s) => read_limit(dir, "memory.memsw.limit_in_bytes")? < s as u64,
                 None => false,
             };
-            if rising {
-                write(
-                    dir,
-                    "memory.memsw.limit_in_bytes",
-                    &swap.unwrap_or(-1).to_string(),
-                )?;
+            let write_swap = |s: i64| write(dir, "memory.memsw.limit_in_bytes", &s.to_string());
+            if let (Some(s), true) = (swap, rising) {
+                write_swap(s)?;
             }
             if let Some(limit) = m.limit() {
                 write(dir, "memory.limit_in_bytes", &limit.to_string())?;
             }
             if let (Some(s), false) = (swap, rising) {
-                write(dir, "memory.memsw.limit_in_bytes", &s.to_string())?;
+                write_swap(s)?;
             }
             if let Some(reservation) = m.reservation() {
                 write(dir, "memory.soft_limit_in_bytes", &reservation.to_string())?;

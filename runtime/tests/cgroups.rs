@@ -428,7 +428,7 @@ fn a_frozen_container_makes_no_progress_until_thawed() {
 // Resource values.
 
 #[test]
-fn cpu_and_pids_values_land_in_the_files() {
+fn cpu_memory_and_pids_values_land_in_the_files() {
     let path = unique("cpu");
     let b = bundle(
         &["/bin/cat"],
@@ -436,7 +436,7 @@ fn cpu_and_pids_values_land_in_the_files() {
         json!({
             "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
             "pids": {"limit": 100},
-            "memory": {"limit": 256 << 20, "reservation": 128 << 20}
+            "memory": {"limit": 256 << 20, "reservation": 128 << 20, "swap": 512 << 20}
         }),
     );
     let mut r = Running::start_in(b, &[]);
@@ -448,6 +448,8 @@ fn cpu_and_pids_values_land_in_the_files() {
             .trim()
             .to_string()
     };
+    // Swap accounting is a host setting; without it swap is not applied.
+    let has = |controller: &str, file: &str| cgroup.path(controller).unwrap().join(file).exists();
     match cgroup.version() {
         Version::V1 => {
             assert_eq!(read("cpu", "cpu.shares"), "512");
@@ -461,6 +463,10 @@ fn cpu_and_pids_values_land_in_the_files() {
                 read("memory", "memory.soft_limit_in_bytes"),
                 (128 << 20).to_string()
             );
+            if has("memory", "memory.memsw.limit_in_bytes") {
+                let memsw = read("memory", "memory.memsw.limit_in_bytes");
+                assert_eq!(memsw, (512 << 20).to_string());
+            }
         }
         Version::V2 => {
             // runc's conversion of 512 shares.
@@ -468,6 +474,10 @@ fn cpu_and_pids_values_land_in_the_files() {
             assert_eq!(read("cpu", "cpu.max"), "50000 100000");
             assert_eq!(read("memory", "memory.max"), (256 << 20).to_string());
             assert_eq!(read("memory", "memory.low"), (128 << 20).to_string());
+            if has("memory", "memory.swap.max") {
+                // memory+swap less memory.
+                assert_eq!(read("memory", "memory.swap.max"), (256 << 20).to_string());
+            }
         }
     }
     assert_eq!(read("cpuset", "cpuset.cpus"), "0");
