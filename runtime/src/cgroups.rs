@@ -35,6 +35,10 @@ pub enum Error {
         value: String,
         source: std::io::Error,
     },
+    #[error(
+        "cannot write {value:?} to {path}: no such file (the controller is not available there)"
+    )]
+    Missing { path: PathBuf, value: String },
     #[error("{path}: the kernel took {got} instead of {value} (the value is out of its range)")]
     Clamped {
         path: PathBuf,
@@ -313,7 +317,9 @@ impl Cgroup {
     /// Whether every task of the freezing cgroup at `dir` is frozen or
     /// held in a seccomp notification (see [`Cgroup::freeze`]). A v1
     /// task frozen where it slept reads as `D` with its old wait channel;
-    /// a v2 one sits in the freezer trap.
+    /// a v2 one sits in the freezer trap of signal delivery (which the
+    /// compiler may inline into `get_signal`), where a stopped task
+    /// cannot run either.
     fn held_or_frozen(&self, dir: &Path) -> Result<bool, Error> {
         let tasks = match self.version {
             Version::V1 => "tasks",
@@ -326,7 +332,11 @@ impl Cgroup {
             let wchan = wchan.split('.').next().unwrap_or("");
             if matches!(
                 wchan,
-                "" | "seccomp_do_user_notification" | "__refrigerator" | "do_freezer_trap"
+                "" | "seccomp_do_user_notification"
+                    | "__refrigerator"
+                    | "do_freezer_trap"
+                    | "get_signal"
+                    | "do_signal_stop"
             ) {
                 continue;
             }
@@ -1299,11 +1309,32 @@ fn read_limit(dir: &Path, file: &str) -> Result<u64, Error> {
 
 fn write(dir: &Path, file: &str, value: &str) -> Result<(), Error> {
     let path = dir.join(file);
-    std::fs::write(&path, value).map_err(|source| Error::Write {
-        path,
-        value: value.to_string(),
-        source,
-    })
+    let value = value.to_string();
+    // Writing opens without creating, and cgroupfs refuses a new file
+    // with EACCES: say what is really wrong.
+    let file = std::fs::OpenOptions::new().write(true).open(&path);
+    let mut file = match file {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::Missing { path, value })
+        }
+        Err(source) => {
+            return Err(Error::Write {
+                path,
+                value,
+                source,
+            })
+        }
+    };
+    // One write: a cgroup file takes its value in a single call.
+    match std::io::Write::write(&mut file, value.as_bytes()) {
+        Ok(_) => Ok(()),
+        Err(source) => Err(Error::Write {
+            path,
+            value,
+            source,
+        }),
+    }
 }
 
 /// Writes and reads back: some files clamp an out-of-range value silently
