@@ -549,3 +549,48 @@ fn destroy_removes_what_create_made_and_nothing_else() {
     sibling.destroy().unwrap();
     assert_no_cgroup(&parent);
 }
+
+// ---------------------------------------------------------------------------
+// A cgroup2-only host.
+
+/// The same sandbox in a mount namespace that sees only a cgroup2 tree at
+/// `/sys/fs/cgroup`, as on a v2 host: a relative path goes below the parent
+/// of the caller's cgroup (runc's rule there), the sentry joins it, and it
+/// is gone at the end. Resources are left out: this host's controllers
+/// belong to its v1 hierarchies.
+#[test]
+fn on_a_cgroup2_only_host_the_sandbox_joins_the_unified_tree() {
+    let b = bundle(&["/bin/sleep", "1"], None, json!({}));
+    let outer = format!("vigil-test-{}-v2", std::process::id());
+    let id = "v2";
+    let script = format!(
+        r#"set -e
+for m in $(awk '$9 == "cgroup" || $9 == "cgroup2" {{print $5}}' /proc/self/mountinfo | sort -r); do
+    umount -l "$m"
+done
+umount -l /sys/fs/cgroup 2>/dev/null || true
+mount -t cgroup2 none /sys/fs/cgroup
+mkdir -p /sys/fs/cgroup/{outer}/me
+echo $$ > /sys/fs/cgroup/{outer}/me/cgroup.procs
+"$0" --root "$1" run --pid-file "$2/pid" --bundle "$2" {id} </dev/null &
+while [ ! -s "$2/pid" ]; do sleep 0.05; done
+grep '^0::' /proc/$(cat "$2/pid")/cgroup
+wait $! && echo exit 0 || echo exit $?
+echo $$ > /sys/fs/cgroup/cgroup.procs
+ls -d /sys/fs/cgroup/{outer}/{id} 2>/dev/null || echo gone
+rmdir /sys/fs/cgroup/{outer}/me /sys/fs/cgroup/{outer}
+"#
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "sh", "-c", &script, VIGIL])
+        .arg(b.state_root())
+        .arg(b.path());
+    let out = output_within(cmd, LIMIT);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("0::/{outer}/{id}\nexit 0\ngone\n"),
+        "stderr: {}",
+        stderr(&out)
+    );
+    assert_no_cgroup(&format!("/{outer}"));
+}
