@@ -402,6 +402,7 @@ impl Cgroup {
             m.usage = memory_entry_v1(dir, "memory")?;
             m.swap = memory_entry_v1(dir, "memory.memsw")?;
             m.kernel = memory_entry_v1(dir, "memory.kmem")?;
+            m.kernel_tcp = memory_entry_v1(dir, "memory.kmem.tcp")?;
             m.raw = stat_map(&read_file(dir, "memory.stat")?);
             m.cache = m.raw.get("cache").copied().unwrap_or(0);
         }
@@ -712,6 +713,7 @@ pub struct CpuUsage {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Throttling {
     #[serde(skip_serializing_if = "is_zero")]
     pub periods: u64,
@@ -729,6 +731,8 @@ pub struct Memory {
     pub usage: MemoryEntry,
     pub swap: MemoryEntry,
     pub kernel: MemoryEntry,
+    #[serde(rename = "kernelTCP")]
+    pub kernel_tcp: MemoryEntry,
     /// `memory.stat`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub raw: BTreeMap<String, u64>,
@@ -1523,8 +1527,8 @@ mod tests {
         assert_eq!(keyed(oom, "oom"), None);
         let t = throttling("nr_periods 5\nnr_throttled 2\nthrottled_usec 7\n", 1000);
         assert_eq!(
-            (t.periods, t.throttled_periods, t.throttled_time),
-            (5, 2, 7000)
+            serde_json::to_value(&t).unwrap(),
+            serde_json::json!({"periods": 5, "throttledPeriods": 2, "throttledTime": 7000})
         );
         let stats = Stats {
             memory: Memory {
@@ -1542,6 +1546,7 @@ mod tests {
         assert_eq!(json["memory"]["usage"]["usage"], 10);
         assert_eq!(json["memory"]["usage"]["failcnt"], 0);
         assert_eq!(json["memory"]["raw"]["rss"], 6);
+        assert_eq!(json["memory"]["kernelTCP"]["limit"], 0);
         assert_eq!(json["cpu"]["usage"]["kernel"], 0);
         assert!(json["cpu"]["usage"].get("total").is_none());
     }
