@@ -249,6 +249,30 @@ fn a_launched_child_is_in_the_cgroup_before_it_runs() {
     assert_no_cgroup(&path);
 }
 
+/// A child that cannot join its cgroup is never released: the launch fails
+/// and nothing of it is left.
+#[test]
+fn a_child_that_cannot_join_its_cgroup_does_not_run() {
+    let path = unique("gone");
+    let cgroup = Cgroup::create(Some(&path), "gone", None, false)
+        .unwrap()
+        .unwrap();
+    cgroup.destroy().unwrap();
+    let marker = tempfile::tempdir().unwrap();
+    let file = marker.path().join("ran");
+    let mut cmd = launch::Command::new("/bin/touch".as_ref()).unwrap();
+    cmd.arg(&file).unwrap().cgroup(&cgroup);
+    match cmd.spawn() {
+        Err(launch::Error::Cgroup { source, .. }) => {
+            assert!(source.to_string().contains("cgroup.procs"), "{source}")
+        }
+        other => panic!("{other:?}"),
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!file.exists(), "the child ran");
+    assert_no_cgroup(&path);
+}
+
 // ---------------------------------------------------------------------------
 // Memory and the OOM killer.
 
