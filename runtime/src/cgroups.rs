@@ -36,7 +36,7 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error(
-        "cannot write {value:?} to {path}: no such file (the controller is not available there)"
+        "cannot write {value:?} to {path}: no such file (no such cgroup, or its controller is not enabled there)"
     )]
     Missing { path: PathBuf, value: String },
     #[error("{path}: the kernel took {got} instead of {value} (the value is out of its range)")]
