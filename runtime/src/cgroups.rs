@@ -97,8 +97,6 @@ struct Dir {
     /// The hierarchy's controllers (`cpu`, `name=systemd`, ...); empty for
     /// a cgroup2 hierarchy.
     controllers: Vec<String>,
-    /// True for a cgroup2 hierarchy.
-    unified: bool,
     path: PathBuf,
     /// How many trailing components of `path` this sandbox created: those
     /// are what [`Cgroup::destroy`] removes, never a parent it found.
@@ -457,13 +455,14 @@ impl Cgroup {
                 continue;
             }
             // Created parents go too, unless another cgroup lives there now.
-            let mut parent = dir.path.parent();
-            for _ in 1..dir.created {
-                let Some(p) = parent else { break };
-                if std::fs::remove_dir(p).is_err() {
-                    break;
+            // One missing already (a create that failed half-way never made
+            // it) is passed over.
+            for parent in dir.path.ancestors().skip(1).take(dir.created - 1) {
+                match std::fs::remove_dir(parent) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(_) => break,
                 }
-                parent = p.parent();
             }
         }
         match first_error {
@@ -489,13 +488,12 @@ impl Cgroup {
             let missing = missing_components(&h.mountpoint, &path);
             self.dirs.push(Dir {
                 controllers: h.controllers.clone(),
-                unified: h.unified,
                 path: path.clone(),
                 created: missing.len(),
             });
             let cpuset = !h.unified && h.controllers.iter().any(|c| c == "cpuset");
             for (i, dir) in missing.iter().enumerate() {
-                if h.unified && self.version == Version::V2 {
+                if self.version == Version::V2 {
                     let parent = dir.parent().expect("below the mount point");
                     enable_controllers(parent)?;
                 }
@@ -516,7 +514,7 @@ impl Cgroup {
                     inherit_cpuset(dir)?;
                 }
             }
-            if missing.is_empty() && h.unified && self.version == Version::V2 {
+            if missing.is_empty() && self.version == Version::V2 {
                 if let Some(parent) = path.parent() {
                     enable_controllers(parent)?;
                 }
@@ -1557,7 +1555,6 @@ mod tests {
             version: Version::V1,
             dirs: vec![Dir {
                 controllers: vec!["memory".into()],
-                unified: false,
                 path: "/sys/fs/cgroup/memory/a".into(),
                 created: 1,
             }],

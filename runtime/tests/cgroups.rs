@@ -618,3 +618,20 @@ rmdir /sys/fs/cgroup/{outer}/me /sys/fs/cgroup/{outer}
     );
     assert_no_cgroup(&format!("/{outer}"));
 }
+
+/// A create that fails half-way through making the path removes the part
+/// it made.
+#[test]
+fn a_path_that_cannot_be_made_leaves_nothing() {
+    let parent = unique("halfway");
+    // cgroupfs refuses a newline in a name.
+    let path = format!("{parent}/a\nb/c");
+    match Cgroup::create(Some(&path), "long", None, false) {
+        Err(e) => assert!(e.to_string().contains("create cgroup"), "{e}"),
+        Ok(cgroup) => {
+            cgroup.unwrap().destroy().unwrap();
+            panic!("a name with a newline was accepted");
+        }
+    }
+    assert_no_cgroup(&parent);
+}
