@@ -39,7 +39,7 @@
 //! removed once they are gone.
 
 use crate::bundle::Bundle;
-use crate::cgroups::{self, Cgroup};
+use crate::cgroups::{self, Cgroup, FreezerState};
 use crate::launch::{self, Exit, IdMap, Process};
 use std::ffi::OsString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -300,6 +300,17 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        // --- cgroup: a paused process dies of SIGKILL only once thawed;
+        // killed first, it runs nothing after the thaw.
+        if let Some(cgroup) = &self.cgroup {
+            if cgroup.state().is_ok_and(|s| s != FreezerState::Thawed) {
+                for process in self.sentry.iter().chain(&self.gofer) {
+                    let _ = process.signal(libc::SIGKILL);
+                }
+                let _ = cgroup.thaw();
+            }
+        }
+        // ---
         if let Some(sentry) = self.sentry.take() {
             sentry.kill_and_reap();
         }
