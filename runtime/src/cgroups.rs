@@ -587,6 +587,7 @@ impl Cgroup {
                 || cpu.period().is_some()
                 || cpu.realtime_period().is_some()
                 || cpu.realtime_runtime().is_some()
+                || cpu.idle().is_some()
             {
                 let dir = self.controller("cpu")?;
                 if let Some(shares) = cpu.shares() {
@@ -598,6 +599,9 @@ impl Cgroup {
                 }
                 if let Some(runtime) = cpu.realtime_runtime() {
                     write(dir, "cpu.rt_runtime_us", &runtime.to_string())?;
+                }
+                if let Some(idle) = cpu.idle() {
+                    write(dir, "cpu.idle", &idle.to_string())?;
                 }
             }
             self.apply_cpuset(cpu.cpus().as_deref(), cpu.mems().as_deref())?;
