@@ -9,6 +9,7 @@
 //! descendants on the host.
 
 use crate::bundle::Bundle;
+use crate::cgroups::{Cgroup, FreezerState};
 use crate::control::{self, Client, Exit};
 use crate::sandbox::{Lifecycle, Options, Sandbox};
 use crate::state::{self, HostProcess, Record, StateDir, CONTROL_SOCKET, FD_SOCKET};
@@ -96,6 +97,15 @@ impl Container {
     pub fn status(&self) -> Status {
         if !self.record.sentry.alive() {
             return Status::Stopped;
+        }
+        // A frozen sentry cannot answer; its cgroup says it is paused.
+        if self
+            .record
+            .cgroup
+            .as_ref()
+            .is_some_and(|c| c.state().is_ok_and(|s| s != FreezerState::Thawed))
+        {
+            return Status::Paused;
         }
         match self.client().and_then(|c| c.state()) {
             Ok(s) if s.started => Status::Running,
@@ -229,6 +239,7 @@ pub fn create_sandbox(
                 start_time: 0,
             },
             gofer: None,
+            cgroup: None,
         },
     };
     let api = control::listen(
@@ -259,6 +270,7 @@ pub fn create_sandbox(
     }
     created.record.sentry = HostProcess::of(sandbox.sentry_pid()).context("the sentry")?;
     created.record.gofer = sandbox.gofer_pid().and_then(|p| HostProcess::of(p).ok());
+    created.record.cgroup = sandbox.cgroup().cloned();
     created.sandbox = Some(sandbox);
     created.dir().save(&created.record)?;
     if let Some(path) = args.pid_file {
@@ -354,7 +366,101 @@ pub fn delete(rt: &Runtime, id: &str, force: bool) -> anyhow::Result<()> {
     {
         stop(&p)?;
     }
+    if let Some(cgroup) = &c.record.cgroup {
+        // A frozen process dies of SIGKILL only once thawed.
+        let _ = cgroup.thaw();
+        cgroup.destroy()?;
+    }
     c.dir.remove()?;
+    Ok(())
+}
+
+/// The cgroup of a live container, for the verbs that need one.
+fn live_cgroup(c: &Container) -> anyhow::Result<&Cgroup> {
+    c.require_live()?;
+    c.record
+        .cgroup
+        .as_ref()
+        .ok_or_else(|| anyhow!("container {} has no cgroup", c.record.id))
+}
+
+/// `vigil pause`: freezes every process of the sandbox (the sentry's too,
+/// as runc freezes the container's cgroup).
+pub fn pause(rt: &Runtime, id: &str) -> anyhow::Result<()> {
+    let c = Container::load(rt, id)?;
+    match c.status() {
+        Status::Running => {}
+        Status::Paused => bail!("container {id} is already paused"),
+        _ => bail!("container not running"),
+    }
+    Ok(live_cgroup(&c)?.freeze()?)
+}
+
+/// `vigil resume`.
+pub fn resume(rt: &Runtime, id: &str) -> anyhow::Result<()> {
+    let c = Container::load(rt, id)?;
+    if c.status() != Status::Paused {
+        bail!("container not paused");
+    }
+    Ok(live_cgroup(&c)?.thaw()?)
+}
+
+/// One `events` record, as runc prints them (`{"type":"stats",...}`).
+#[derive(Serialize)]
+pub struct Event<T: Serialize> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: String,
+    pub data: T,
+}
+
+/// `vigil events --stats`: the container's resource usage now.
+pub fn stats(rt: &Runtime, id: &str) -> anyhow::Result<Event<crate::cgroups::Stats>> {
+    let c = Container::load(rt, id)?;
+    let data = live_cgroup(&c)?.stats()?;
+    Ok(Event {
+        kind: "stats",
+        id: id.to_string(),
+        data,
+    })
+}
+
+/// `vigil events`: prints stats every `interval`, and an `oom` event each
+/// time the OOM killer strikes, until the container stops.
+pub fn events(
+    rt: &Runtime,
+    id: &str,
+    interval: Duration,
+    mut print: impl FnMut(&str),
+) -> anyhow::Result<()> {
+    let c = Container::load(rt, id)?;
+    let cgroup = live_cgroup(&c)?.clone();
+    let mut ooms = cgroup.oom_kill_count().unwrap_or(0);
+    let mut next_stats = Instant::now();
+    while c.record.sentry.alive() {
+        let now_ooms = cgroup.oom_kill_count().unwrap_or(ooms);
+        if now_ooms > ooms {
+            ooms = now_ooms;
+            let oom = Event {
+                kind: "oom",
+                id: id.to_string(),
+                data: serde_json::Value::Null,
+            };
+            print(&serde_json::to_string(&oom)?);
+        }
+        if Instant::now() >= next_stats {
+            if let Ok(data) = cgroup.stats() {
+                let e = Event {
+                    kind: "stats",
+                    id: id.to_string(),
+                    data,
+                };
+                print(&serde_json::to_string(&e)?);
+            }
+            next_stats = Instant::now() + interval;
+        }
+        std::thread::sleep(Duration::from_millis(100).min(interval));
+    }
     Ok(())
 }
 

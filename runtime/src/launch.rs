@@ -10,10 +10,15 @@
 //! by a successful `execve`, carries the errno of a failed one back, so a
 //! launch either starts the program or reports why not.
 //!
+//! The same window places the child in its cgroup: the parent writes its
+//! pid into every hierarchy's `cgroup.procs` before releasing it, so nothing
+//! the child runs or forks is ever outside.
+//!
 //! Between `clone3` and `execve` the child makes raw system calls only, on
 //! memory prepared before the clone: nothing that allocates or locks, as in
 //! any child of a possibly threaded process.
 
+use crate::cgroups::{self, Cgroup};
 use std::ffi::{CString, OsStr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -39,6 +44,8 @@ pub enum Error {
     },
     #[error("{0} contains a NUL byte")]
     Nul(String),
+    #[error("place pid {pid} in its cgroup: {source}")]
+    Cgroup { pid: i32, source: cgroups::Error },
 }
 
 /// One line of a user namespace's `uid_map` or `gid_map`.
@@ -71,8 +78,8 @@ pub struct Command<'a> {
     clone_flags: u64,
     id_map: Option<IdMap>,
     new_session: bool,
-    /// The child keeps running when this process exits.
-    outlive_parent: bool,
+    cgroup: Option<&'a Cgroup>,
+    keep_after_parent_exit: bool,
 }
 
 impl<'a> Command<'a> {
@@ -86,7 +93,8 @@ impl<'a> Command<'a> {
             clone_flags: 0,
             id_map: None,
             new_session: false,
-            outlive_parent: false,
+            cgroup: None,
+            keep_after_parent_exit: false,
         })
     }
 
@@ -122,17 +130,25 @@ impl<'a> Command<'a> {
         self
     }
 
-    /// Lets the child outlive this process (`vigil create` leaves the
-    /// sandbox running); by default it is killed when this process exits.
-    pub fn outlive_parent(&mut self) -> &mut Self {
-        self.outlive_parent = true;
-        self
-    }
-
     /// Starts the child in a session (and process group) of its own, so
     /// that terminal signals reach it only through whoever forwards them.
     pub fn new_session(&mut self) -> &mut Self {
         self.new_session = true;
+        self
+    }
+
+    /// Places the child in `cgroup` before it may run anything.
+    pub fn cgroup(&mut self, cgroup: &'a Cgroup) -> &mut Self {
+        self.cgroup = Some(cgroup);
+        self
+    }
+
+    /// Lets the child outlive the thread that spawns it: without this it is
+    /// killed (`PR_SET_PDEATHSIG`) when that thread exits, which suits a
+    /// sandbox supervised by a foreground `vigil run`, not one left running
+    /// by `vigil create`.
+    pub fn keep_after_parent_exit(&mut self) -> &mut Self {
+        self.keep_after_parent_exit = true;
         self
     }
 
@@ -199,7 +215,7 @@ impl<'a> Command<'a> {
                     err_w: err_w.as_raw_fd(),
                     placements: &placements,
                     new_session: self.new_session,
-                    outlive_parent: self.outlive_parent,
+                    parent_death_signal: !self.keep_after_parent_exit,
                     program: &self.program,
                     argv: &argv,
                     envp: &envp,
@@ -212,6 +228,12 @@ impl<'a> Command<'a> {
         let process = Process { pid, pidfd };
         drop((sync_r, err_w, moved));
 
+        if let Some(cgroup) = self.cgroup {
+            if let Err(source) = cgroup.add(pid) {
+                process.kill_and_reap();
+                return Err(Error::Cgroup { pid, source });
+            }
+        }
         if let Some(map) = self.id_map {
             if let Err(e) = write_id_maps(pid, map) {
                 process.kill_and_reap();
@@ -352,7 +374,7 @@ struct ChildPlan<'p> {
     err_w: RawFd,
     placements: &'p [(RawFd, RawFd)],
     new_session: bool,
-    outlive_parent: bool,
+    parent_death_signal: bool,
     program: &'p CString,
     argv: &'p [*const libc::c_char],
     envp: &'p [*const libc::c_char],
@@ -367,8 +389,8 @@ unsafe fn child(plan: ChildPlan<'_>) -> ! {
     // child owns; nothing allocates, locks or unwinds.
     unsafe {
         // The sandbox must not outlive the process that supervises it,
-        // unless that process hands it over (see `outlive_parent`).
-        if !plan.outlive_parent {
+        // unless it was asked to.
+        if plan.parent_death_signal {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
         }
         // With the parent's copy of the write end as the only one left, a
@@ -481,6 +503,35 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Spawns `sleep` from a thread that then exits, as a CLI invocation
+    /// that ends while its sandbox lives on would.
+    fn spawn_from_a_passing_thread(keep: bool) -> Process {
+        std::thread::spawn(move || {
+            let mut cmd = Command::new(OsStr::new("/bin/sleep")).unwrap();
+            cmd.arg("30").unwrap();
+            if keep {
+                cmd.keep_after_parent_exit();
+            }
+            cmd.spawn().unwrap()
+        })
+        .join()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_child_dies_with_the_thread_that_spawned_it() {
+        let p = spawn_from_a_passing_thread(false);
+        assert_eq!(p.wait(false).unwrap(), Some(Exit::Signal(libc::SIGKILL)));
+    }
+
+    #[test]
+    fn a_child_kept_after_parent_exit_lives_on() {
+        let p = spawn_from_a_passing_thread(true);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert_eq!(p.wait(true).unwrap(), None, "the child was killed");
+        assert_eq!(p.kill_and_reap(), Some(Exit::Signal(libc::SIGKILL)));
     }
 
     #[test]

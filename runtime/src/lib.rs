@@ -5,6 +5,7 @@
 
 pub mod boot;
 pub mod bundle;
+pub mod cgroups;
 pub mod container;
 pub mod control;
 pub mod features;

@@ -223,6 +223,7 @@ fn cli_command(
             directfs: sandbox.directfs,
             overlay2: sandbox.overlay2,
             network: sandbox.network,
+            systemd_cgroup: global.systemd_cgroup,
         },
     };
     use liboci_cli::StandardCmd;
@@ -300,10 +301,24 @@ fn cli_command(
             }
             Ok(0)
         }
-        Command::Pause(_) | Command::Resume(_) | Command::Events(_) => Err(anyhow!(
-            "this verb needs the container's cgroup, which vigil does not manage yet"
-        )
-        .into()),
+        Command::Pause(f) => {
+            container::pause(&rt, &f.container_id)?;
+            Ok(0)
+        }
+        Command::Resume(f) => {
+            container::resume(&rt, &f.container_id)?;
+            Ok(0)
+        }
+        Command::Events(f) if f.stats => {
+            let event = container::stats(&rt, &f.container_id)?;
+            println!("{}", serde_json::to_string(&event)?);
+            Ok(0)
+        }
+        Command::Events(f) => {
+            let interval = std::time::Duration::from_secs(u64::from(f.interval.max(1)));
+            container::events(&rt, &f.container_id, interval, |line| println!("{line}"))?;
+            Ok(0)
+        }
         Command::Features(_) => {
             println!("{}", serde_json::to_string_pretty(&features::features())?);
             Ok(0)

@@ -34,9 +34,12 @@
 //! kernel kills every stub in it. Both children die with the runtime
 //! process (`PR_SET_PDEATHSIG`), and [`Sandbox`]'s drop kills and reaps
 //! whatever is left. Mounts live only in the children's private mount
-//! namespaces, so nothing is left on the host.
+//! namespaces, so nothing is left on the host. The sandbox's cgroup
+//! ([`crate::cgroups`]), which both children join before they run, is
+//! removed once they are gone.
 
 use crate::bundle::Bundle;
+use crate::cgroups::{self, Cgroup, FreezerState};
 use crate::launch::{self, Exit, IdMap, Process};
 use std::ffi::OsString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -74,6 +77,8 @@ pub struct Options {
     /// The rootfs overlay setting, passed on as given (`--overlay2`).
     pub overlay2: Option<String>,
     pub network: Network,
+    /// `linux.cgroupsPath` is `slice:prefix:name` (`--systemd-cgroup`).
+    pub systemd_cgroup: bool,
 }
 
 /// Why a sandbox could not be started.
@@ -98,6 +103,8 @@ pub enum Error {
     Sentry(launch::Error),
     #[error("wait for the sentry: {0}")]
     Wait(std::io::Error),
+    #[error("cgroup: {0}")]
+    Cgroup(cgroups::Error),
 }
 
 /// How a sandbox is driven, beyond its spec and options.
@@ -121,6 +128,8 @@ pub struct Sandbox {
     /// Read end of the sentry's readiness pipe: one byte once it is jailed
     /// and its kernel is built, EOF if it exits before.
     ready: Option<OwnedFd>,
+    /// Holds the gofer, the sentry and (inherited) every stub.
+    cgroup: Option<Cgroup>,
 }
 
 impl Sandbox {
@@ -147,7 +156,10 @@ impl Sandbox {
             sentry: None,
             gofer: None,
             ready: None,
+            cgroup: None,
         };
+        // The cgroup is made first, so both children are born into it.
+        sandbox.cgroup = sandbox_cgroup(id, bundle, options)?;
 
         // The gofer jails itself (mount namespace, pivot_root, seccomp); it
         // needs nothing from the container's stdio but a stderr for errors.
@@ -170,7 +182,10 @@ impl Sandbox {
         }
         pass_environment(&mut gofer).map_err(Error::Gofer)?;
         if lifecycle.detached {
-            gofer.outlive_parent();
+            gofer.keep_after_parent_exit();
+        }
+        if let Some(cgroup) = &sandbox.cgroup {
+            gofer.cgroup(cgroup);
         }
         gofer.fd(devnull.as_fd(), 0).fd(devnull.as_fd(), 1);
         for (i, fd) in gofer_ends.iter().enumerate() {
@@ -200,9 +215,12 @@ impl Sandbox {
             }
         }
         if lifecycle.detached {
-            sentry.outlive_parent();
+            sentry.keep_after_parent_exit();
         }
         pass_environment(&mut sentry).map_err(Error::Sentry)?;
+        if let Some(cgroup) = &sandbox.cgroup {
+            sentry.cgroup(cgroup);
+        }
         for (i, fd) in stdio.into_iter().enumerate() {
             sentry.fd(fd, i as i32);
         }
@@ -231,13 +249,18 @@ impl Sandbox {
         &self.id
     }
 
-    /// Lets the sandbox run on without this process: returns its sentry's
-    /// and gofer's host pids, and forgets them (they are no longer killed
-    /// on drop). Whoever reaps this process's orphans reaps them.
-    pub fn detach(mut self) -> (i32, Option<i32>) {
-        let sentry = self.sentry.take().map_or(0, |s| s.pid);
-        let gofer = self.gofer.take().map(|g| g.pid);
-        (sentry, gofer)
+    /// Lets the sandbox run on without this process: forgets its processes
+    /// and its cgroup (no longer killed and removed on drop). Whoever reaps
+    /// this process's orphans reaps them; `delete` removes the cgroup.
+    pub fn detach(mut self) {
+        self.sentry = None;
+        self.gofer = None;
+        self.cgroup = None;
+    }
+
+    /// The sandbox's cgroup (for its state record, pause, stats).
+    pub fn cgroup(&self) -> Option<&Cgroup> {
+        self.cgroup.as_ref()
     }
 
     /// Blocks until the sentry is jailed and about to start the container
@@ -322,13 +345,44 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        // A paused process dies of SIGKILL only once thawed;
+        // killed first, it runs nothing after the thaw.
+        if let Some(cgroup) = &self.cgroup {
+            if cgroup.state().is_ok_and(|s| s != FreezerState::Thawed) {
+                for process in self.sentry.iter().chain(&self.gofer) {
+                    let _ = process.signal(libc::SIGKILL);
+                }
+                let _ = cgroup.thaw();
+            }
+        }
         if let Some(sentry) = self.sentry.take() {
             sentry.kill_and_reap();
         }
         if let Some(gofer) = self.gofer.take() {
             gofer.kill_and_reap();
         }
+        // The processes are gone; their cgroup goes too.
+        if let Some(cgroup) = self.cgroup.take() {
+            if let Ok(n @ 1..) = cgroup.oom_kill_count() {
+                tracing::debug!(
+                    id = self.id,
+                    "the OOM killer killed {n} processes of the sandbox"
+                );
+            }
+            if let Err(e) = cgroup.destroy() {
+                tracing::warn!(id = self.id, "{e}");
+            }
+        }
     }
+}
+
+/// The cgroup the spec asks for, made with its resources applied.
+fn sandbox_cgroup(id: &str, bundle: &Bundle, options: &Options) -> Result<Option<Cgroup>, Error> {
+    let linux = bundle.spec.linux().as_ref();
+    let path = linux.and_then(|l| l.cgroups_path().as_ref());
+    let path = path.map(|p| p.to_string_lossy());
+    let resources = linux.and_then(|l| l.resources().as_ref());
+    Cgroup::create(path.as_deref(), id, resources, options.systemd_cgroup).map_err(Error::Cgroup)
 }
 
 /// `vigil boot`'s command line for this sandbox.

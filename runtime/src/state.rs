@@ -94,6 +94,8 @@ pub struct Record {
     pub annotations: HashMap<String, String>,
     pub sentry: HostProcess,
     pub gofer: Option<HostProcess>,
+    /// The container's cgroup, reopened by `pause`, `events` and `delete`.
+    pub cgroup: Option<crate::cgroups::Cgroup>,
 }
 
 /// The state directory of one container.

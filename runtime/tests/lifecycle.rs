@@ -366,3 +366,48 @@ fn list_shows_each_container_with_its_status() {
     assert!(rt.out(&["delete", "l1"]).status.success());
     reap(pid);
 }
+
+#[test]
+fn pause_freezes_and_resume_thaws_like_runc() {
+    become_subreaper();
+    let b = Bundle::new(&["sh", "-c", "while true; do echo tick; sleep 0.05; done"]);
+    let rt = Runtime::vigil(&b);
+    let log = b.path().join("z.log");
+    let pid = rt.create(&b, "z", &log);
+    assert!(rt.out(&["start", "z"]).status.success());
+    std::thread::sleep(Duration::from_millis(200));
+    let out = rt.out(&["pause", "z"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(rt.status("z"), "paused");
+    let before = std::fs::read_to_string(&log).unwrap().len();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(std::fs::read_to_string(&log).unwrap().len(), before);
+    assert!(rt.out(&["resume", "z"]).status.success());
+    assert_eq!(rt.status("z"), "running");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(std::fs::read_to_string(&log).unwrap().len() > before);
+    let again = rt.out(&["resume", "z"]);
+    assert!(stderr(&again).contains("container not paused"));
+    assert!(rt.out(&["delete", "--force", "z"]).status.success());
+    assert_eq!(reap(pid), 137);
+    assert_no_leftovers(b.path());
+}
+
+#[test]
+fn events_stats_report_the_containers_usage() {
+    become_subreaper();
+    let b = Bundle::new(&["sleep", "100"]);
+    let rt = Runtime::vigil(&b);
+    let pid = rt.create(&b, "s", &b.path().join("s.log"));
+    assert!(rt.out(&["start", "s"]).status.success());
+    let out = rt.out(&["events", "--stats", "s"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let event: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(event["type"], "stats");
+    assert_eq!(event["id"], "s");
+    assert!(event["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0);
+    assert!(event["data"]["pids"]["current"].as_u64().unwrap() > 0);
+    assert!(rt.out(&["delete", "--force", "s"]).status.success());
+    reap(pid);
+    assert_no_leftovers(b.path());
+}

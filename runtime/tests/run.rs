@@ -5,15 +5,14 @@
 //! These tests need root. The setup installs static busybox (the
 //! container's program) and runc (the reference) when they are missing.
 
-use std::fs;
-use std::io::Write;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
 mod common;
 
 use common::*;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------
 // Error paths.
@@ -183,89 +182,6 @@ fn stdin_and_bind_mounts_reach_the_container() {
     assert_no_leftovers(b.path());
 }
 
-/// A sandbox that runs until its stdin closes (`cat`), started with a
-/// pid file; killed with `vigil run` when dropped.
-struct Running {
-    bundle: Bundle,
-    vigil: Child,
-}
-
-impl Running {
-    fn start(debug_log: bool) -> Running {
-        Running::start_with(debug_log, &[])
-    }
-
-    fn start_with(debug_log: bool, global: &[&str]) -> Running {
-        let bundle = Bundle::new(&["/bin/cat"]);
-        let pid_file = bundle.path().join("pid");
-        let logs = bundle.path().join("logs");
-        let mut flags: Vec<String> = global.iter().map(|s| s.to_string()).collect();
-        if debug_log {
-            flags.extend(["--debug-log".into(), logs.display().to_string()]);
-        }
-        let flags: Vec<&str> = flags.iter().map(|s| s.as_str()).collect();
-        let mut cmd = bundle.vigil("running", &flags);
-        cmd.arg("--pid-file").arg(&pid_file);
-        let vigil = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let r = Running { bundle, vigil };
-        let deadline = Instant::now() + LIMIT;
-        while !pid_file.exists() {
-            assert!(Instant::now() < deadline, "no pid file");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        r
-    }
-
-    fn sentry_pid(&self) -> i32 {
-        fs::read_to_string(self.bundle.path().join("pid"))
-            .unwrap()
-            .parse()
-            .unwrap()
-    }
-
-    /// Ends the container by closing its stdin; returns vigil's output.
-    fn finish(&mut self) -> Output {
-        drop(self.vigil.stdin.take());
-        let deadline = Instant::now() + LIMIT;
-        while self.vigil.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "vigil run did not exit");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let mut out = Output {
-            status: self.vigil.wait().unwrap(),
-            stdout: Vec::new(),
-            stderr: Vec::new(),
-        };
-        use std::io::Read;
-        self.vigil
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_end(&mut out.stdout)
-            .unwrap();
-        self.vigil
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_end(&mut out.stderr)
-            .unwrap();
-        assert_no_leftovers(self.bundle.path());
-        out
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.vigil.kill();
-        let _ = self.vigil.wait();
-    }
-}
-
 fn status_field(pid: i32, key: &str) -> String {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
@@ -372,8 +288,8 @@ fn debug_logs_are_written_per_sandbox_process() {
     let logs = r.bundle.path().join("logs");
     let out = r.finish();
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    let sentry = fs::read_to_string(logs.join("running.sentry.log")).unwrap();
-    let gofer = fs::read_to_string(logs.join("running.gofer.log")).unwrap();
+    let sentry = fs::read_to_string(logs.join(format!("{}.sentry.log", r.id))).unwrap();
+    let gofer = fs::read_to_string(logs.join(format!("{}.gofer.log", r.id))).unwrap();
     assert!(sentry.contains("sentry starting"), "{sentry}");
     assert!(gofer.contains("gofer jailed"), "{gofer}");
 }
@@ -386,6 +302,7 @@ fn killing_vigil_run_takes_the_sandbox_with_it() {
     r.vigil.kill().unwrap();
     r.vigil.wait().unwrap();
     assert_no_leftovers(r.bundle.path());
+    remove_default_cgroup(&r.id);
     // Gone, not even a zombie (whoever inherited it has reaped it).
     let deadline = Instant::now() + Duration::from_secs(2);
     while Path::new(&format!("/proc/{sentry}")).exists() {

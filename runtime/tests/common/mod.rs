@@ -1,12 +1,14 @@
-//! What the runtime's binary tests share: setup of static busybox and
-//! runc, busybox bundles in temp dirs, and checks that a sandbox left
-//! nothing behind.
-#![allow(dead_code)] // Each test binary uses its own part of it.
+//! Helpers shared by the tests that drive the `vigil` binary: bundles of
+//! static busybox, runc as the reference, leftover checks, and running
+//! sandboxes.
+
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
 
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
@@ -68,7 +70,7 @@ pub fn runc() -> Option<&'static str> {
 /// A bundle in a temp dir: a tiny rootfs of static busybox and a few
 /// applet links, and a state root for vigil.
 pub struct Bundle {
-    dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 impl Bundle {
@@ -180,6 +182,30 @@ pub fn processes_of(bundle: &Path) -> Vec<(i32, String)> {
     found
 }
 
+/// Removes the cgroup a container without `linux.cgroupsPath` gets (its id
+/// under this process's own cgroup, in every hierarchy), which a killed
+/// `vigil run` leaves behind, as a killed `runc run` does.
+pub fn remove_default_cgroup(id: &str) {
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap();
+    let unified = own.lines().count() == 1;
+    for line in own.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next(), parts.next().unwrap(), parts.next().unwrap());
+        let controller = controllers.split(',').next().unwrap_or("");
+        let name = controller.strip_prefix("name=").unwrap_or(controller);
+        let mount = match (unified, name) {
+            (true, _) => PathBuf::from("/sys/fs/cgroup"),
+            (false, "") => PathBuf::from("/sys/fs/cgroup/unified"),
+            (false, name) => Path::new("/sys/fs/cgroup").join(name),
+        };
+        let mut own_dir = PathBuf::from(path.trim_start_matches('/'));
+        if unified {
+            own_dir.pop();
+        }
+        let _ = fs::remove_dir(mount.join(own_dir).join(id));
+    }
+}
+
 /// Fails if any process of the sandbox still runs, after a short grace
 /// for the host to finish tearing down killed processes.
 pub fn assert_no_leftovers(bundle: &Path) {
@@ -242,4 +268,98 @@ pub fn assert_fails(out: &Output, want: &str) {
     assert!(err.starts_with("vigil: "), "{err}");
     assert!(err.contains(want), "want {want:?} in {err:?}");
     assert!(out.stdout.is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// Running sandboxes.
+
+/// A sandbox that runs until its stdin closes (`cat`), started with a
+/// pid file; killed with `vigil run` when dropped.
+pub struct Running {
+    pub bundle: Bundle,
+    pub vigil: Child,
+    /// Unique on the host: the container's default cgroup is named after
+    /// it, so parallel tests must not share one.
+    pub id: String,
+}
+
+impl Running {
+    pub fn start(debug_log: bool) -> Running {
+        Running::start_with(debug_log, &[])
+    }
+
+    pub fn start_with(debug_log: bool, global: &[&str]) -> Running {
+        let bundle = Bundle::new(&["/bin/cat"]);
+        let logs = bundle.path().join("logs");
+        let mut flags: Vec<String> = global.iter().map(|s| s.to_string()).collect();
+        if debug_log {
+            flags.extend(["--debug-log".into(), logs.display().to_string()]);
+        }
+        let flags: Vec<&str> = flags.iter().map(|s| s.as_str()).collect();
+        Running::start_in(bundle, &flags)
+    }
+
+    /// Runs `bundle`'s own config as container `running-<test pid>`.
+    pub fn start_in(bundle: Bundle, flags: &[&str]) -> Running {
+        let id = format!("running-{}", std::process::id());
+        let pid_file = bundle.path().join("pid");
+        let mut cmd = bundle.vigil(&id, flags);
+        cmd.arg("--pid-file").arg(&pid_file);
+        let vigil = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let r = Running { bundle, vigil, id };
+        let deadline = Instant::now() + LIMIT;
+        while !pid_file.exists() {
+            assert!(Instant::now() < deadline, "no pid file");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        r
+    }
+
+    pub fn sentry_pid(&self) -> i32 {
+        fs::read_to_string(self.bundle.path().join("pid"))
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// Ends the container by closing its stdin; returns vigil's output.
+    pub fn finish(&mut self) -> Output {
+        drop(self.vigil.stdin.take());
+        let deadline = Instant::now() + LIMIT;
+        while self.vigil.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "vigil run did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut out = Output {
+            status: self.vigil.wait().unwrap(),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        };
+        use std::io::Read;
+        // A test that reads the container's output as it comes has taken
+        // stdout already.
+        if let Some(mut stdout) = self.vigil.stdout.take() {
+            stdout.read_to_end(&mut out.stdout).unwrap();
+        }
+        self.vigil
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_end(&mut out.stderr)
+            .unwrap();
+        assert_no_leftovers(self.bundle.path());
+        out
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.vigil.kill();
+        let _ = self.vigil.wait();
+    }
 }
