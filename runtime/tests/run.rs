@@ -355,3 +355,37 @@ fn a_file_can_be_bind_mounted() {
         "127.0.0.1 localhost\nadded\n"
     );
 }
+
+/// Input that arrives after the container started waiting for it wakes a
+/// `poll` on stdin (busybox's `read` polls before it reads).
+#[test]
+fn late_stdin_wakes_a_poller() {
+    let b = Bundle::new(&["sh", "-c", "read x; echo got $x; sleep 0; echo done"]);
+    let mut cmd = b.vigil("late", &[]);
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    stdin.write_all(b"hello\n").unwrap();
+    drop(stdin);
+    let deadline = Instant::now() + LIMIT;
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the container never saw its input"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "got hello\ndone\n",
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(0));
+}

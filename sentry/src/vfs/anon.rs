@@ -246,6 +246,10 @@ impl FileOps for HostFile {
         let mut r = (libc::POLLOUT | libc::POLLWRNORM) as u32;
         if self.read_ready() {
             r |= (libc::POLLIN | libc::POLLRDNORM) as u32;
+        } else {
+            // A poller that finds nothing to read waits on the event: the
+            // watcher must be armed to fire it, as for a waiting reader.
+            self.want_read();
         }
         r
     }
