@@ -131,13 +131,20 @@ impl StateDir {
     /// Creates `<root>/<id>`; fails if the container exists.
     pub fn create(root: &Path, id: &str) -> Result<StateDir, Error> {
         check_id(id)?;
-        std::fs::create_dir_all(root).map_err(|source| Error::Io {
-            what: "create root directory",
-            path: root.to_path_buf(),
-            source,
-        })?;
+        // Whoever reaches a container's sockets can run anything in it: the
+        // root and each state directory are root's alone, as runc's are.
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .map_err(|source| Error::Io {
+                what: "create root directory",
+                path: root.to_path_buf(),
+                source,
+            })?;
         let path = root.join(id);
-        match std::fs::create_dir(&path) {
+        match std::fs::DirBuilder::new().mode(0o700).create(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(Error::Exists(id.to_string()))

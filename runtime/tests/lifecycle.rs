@@ -411,3 +411,94 @@ fn events_stats_report_the_containers_usage() {
     reap(pid);
     assert_no_leftovers(b.path());
 }
+
+#[test]
+fn only_root_reaches_a_containers_sockets() {
+    become_subreaper();
+    let b = Bundle::new(&["sleep", "100"]);
+    let rt = Runtime::vigil(&b);
+    let pid = rt.create(&b, "o", &b.path().join("o.log"));
+    let dir = b.state_root().join("o");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+    // Root connects; an unprivileged user cannot.
+    let sock = dir.join("control.sock");
+    assert_eq!(connect_as(&sock, 0), 0);
+    assert_eq!(connect_as(&sock, 65534), libc::EACCES);
+    assert!(rt.out(&["delete", "o"]).status.success());
+    reap(pid);
+}
+
+#[test]
+fn garbage_on_the_sockets_does_not_hurt_the_sandbox() {
+    become_subreaper();
+    let b = Bundle::new(&["sleep", "100"]);
+    let rt = Runtime::vigil(&b);
+    let pid = rt.create(&b, "g", &b.path().join("g.log"));
+    let dir = b.state_root().join("g");
+    // Random bytes to the ttrpc socket, and malformed hand-overs (short,
+    // long, with no FDs) to the FD socket.
+    use std::io::Write as _;
+    for n in [1usize, 7, 16, 100, 5000] {
+        let garbage: Vec<u8> = (0..n).map(|i| (i * 37 % 251) as u8).collect();
+        if let Ok(mut s) = std::os::unix::net::UnixStream::connect(dir.join("control.sock")) {
+            let _ = s.write_all(&garbage);
+        }
+        let seq = rustix::net::socket(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::SEQPACKET,
+            None,
+        )
+        .unwrap();
+        let addr = rustix::net::SocketAddrUnix::new(dir.join("fds.sock")).unwrap();
+        if rustix::net::connect(&seq, &addr).is_ok() {
+            let _ = rustix::net::send(&seq, &garbage, rustix::net::SendFlags::empty());
+        }
+    }
+    assert!(rt.out(&["start", "g"]).status.success());
+    let exec = rt.out(&["exec", "g", "sh", "-c", "echo still serving"]);
+    assert_eq!(
+        String::from_utf8_lossy(&exec.stdout),
+        "still serving\n",
+        "{}",
+        stderr(&exec)
+    );
+    assert!(rt.out(&["delete", "--force", "g"]).status.success());
+    assert_eq!(reap(pid), 137);
+    assert_no_leftovers(b.path());
+}
+
+/// The errno of connecting to the unix socket at `path` as `uid` (0 when it
+/// connects), tried in a forked child.
+fn connect_as(path: &Path, uid: u32) -> i32 {
+    use std::os::unix::ffi::OsStrExt;
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_os_str().as_bytes();
+    assert!(bytes.len() < addr.sun_path.len());
+    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: the child makes only raw system calls on memory prepared
+    // above, then exits.
+    unsafe {
+        let pid = libc::fork();
+        assert!(pid >= 0);
+        if pid == 0 {
+            if libc::setgid(uid) != 0 || libc::setuid(uid) != 0 {
+                libc::_exit(255);
+            }
+            let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+            let r = libc::connect(
+                fd,
+                (&addr as *const libc::sockaddr_un).cast(),
+                std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+            );
+            libc::_exit(if r == 0 { 0 } else { *libc::__errno_location() });
+        }
+        let mut status = 0;
+        libc::waitpid(pid, &mut status, 0);
+        libc::WEXITSTATUS(status)
+    }
+}
