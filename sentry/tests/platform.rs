@@ -170,6 +170,7 @@ pub mod support {
             mappings,
             entry,
             stack_pointer: sp,
+            name: b"test".to_vec(),
         }
     }
 

@@ -234,15 +234,16 @@ pub fn exec(
         contents: stack.bytes,
     });
 
+    let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
     let image = Image {
         mappings: maps,
         entry: loaded.entry,
         stack_pointer: stack.sp,
+        name: name[..name.len().min(15)].to_vec(),
     };
     // What /proc shows about the process changes before the new program
     // runs its first instruction, as with Linux's exec; restored if the
     // image cannot be installed and the old program goes on.
-    let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
     let mut cmdline = loaded.argv.join(&0u8);
     cmdline.push(0);
     let mut environ = envp.join(&0u8);

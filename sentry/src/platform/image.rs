@@ -50,6 +50,10 @@ pub struct Image {
     pub entry: u64,
     /// Initial `rsp` (pointing at `argc` per the x86-64 ABI).
     pub stack_pointer: u64,
+    /// The host process's name (`comm`, at most 15 bytes), as Linux sets it
+    /// at exec, so host tools (`ps`, `podman top`) name the program rather
+    /// than the stub.
+    pub name: Vec<u8>,
 }
 
 impl Image {

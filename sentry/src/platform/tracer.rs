@@ -1087,6 +1087,15 @@ impl Tracer {
             [SCRATCH_ADDR, 0, 0, 0, 0, 0],
         )?;
         self.reset_signal_handlers(&mut inj, &mem)?;
+        let mut name = [0u8; 16];
+        let n = image.name.len().min(15);
+        name[..n].copy_from_slice(&image.name[..n]);
+        mem.write(SCRATCH_ADDR, &name).map_err(fault)?;
+        self.inject_ok(
+            &mut inj,
+            libc::SYS_prctl,
+            [libc::PR_SET_NAME as u64, SCRATCH_ADDR, 0, 0, 0, 0],
+        )?;
 
         for m in &image.mappings {
             let len = m.len.div_ceil(PAGE_SIZE) * PAGE_SIZE;
