@@ -9,8 +9,11 @@ SHELL := bash
 CARGO ?= cargo
 # Debian packages the demo and the tests need: a C toolchain for the test
 # programs, busybox-static for root file systems, runc as the reference
-# runtime, debootstrap for the Debian root file system.
-APT_PACKAGES := build-essential pkg-config runc busybox-static debootstrap
+# runtime, debootstrap for the Debian root file system, and the real clients
+# the integration tests and the demo drive vigil with: podman (with its
+# monitor, conmon), containerd (ctr and the runc shim) and Docker.
+APT_PACKAGES := build-essential pkg-config runc busybox-static debootstrap \
+	podman conmon containerd docker.io
 # How long `make fuzz` lets libFuzzer run.
 FUZZ_SECONDS ?= 60
 
@@ -26,7 +29,7 @@ setup:
 		echo "setup: installing$$missing"; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		apt-get update -qq; \
-		apt-get install -y -qq $$missing; \
+		apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	@# The toolchain is the machine's own: check for its components, never
 	@# download one.
