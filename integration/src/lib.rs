@@ -45,6 +45,8 @@
 //! of it from `target/vigil-rootfs/`.
 
 pub mod case;
+pub mod clients;
 pub mod harness;
+pub mod image;
 pub mod process;
 pub mod setup;

@@ -2,6 +2,7 @@
 //! deadline, so that no test can hang on a stuck container or a slow mirror.
 
 use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -61,6 +62,41 @@ pub fn run(
     Ok(Captured {
         stdout,
         stderr,
+        exit,
+        timed_out,
+    })
+}
+
+/// Runs `cmd` with a new pseudo-terminal as its stdin, stdout and stderr
+/// (for clients that allocate a container terminal only when they have one,
+/// like `podman run -t`), killing it when `timeout` passes. Everything
+/// written to the terminal is `stdout`, byte for byte; `stderr` is empty.
+pub fn run_in_terminal(mut cmd: Command, timeout: Duration) -> std::io::Result<Captured> {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+    grantpt(&master)?;
+    unlockpt(&master)?;
+    let name = ptsname(&master, Vec::new())?;
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(std::ffi::OsStr::from_bytes(name.as_bytes()))?;
+    let mut child = cmd
+        .process_group(0)
+        .stdin(terminal.try_clone()?)
+        .stdout(terminal.try_clone()?)
+        .stderr(terminal)
+        .spawn()?;
+    // Our copies of the terminal must close, or reading the master would
+    // never end: it ends (with EIO) when the last holder closes it.
+    drop(cmd);
+    let output = drain(std::fs::File::from(master));
+    let (exit, mut timed_out) = wait_until(&mut child, Instant::now() + timeout, &mut || {})?;
+    let (stdout, done) = collect(&output, Duration::from_secs(2));
+    timed_out |= !done;
+    Ok(Captured {
+        stdout,
+        stderr: Vec::new(),
         exit,
         timed_out,
     })
@@ -148,6 +184,17 @@ mod tests {
         assert_eq!(out.stdout, b"in");
         assert_eq!(out.stderr, b"err\n");
         assert_eq!(out.exit, 3);
+        assert!(!out.timed_out);
+    }
+
+    #[test]
+    fn runs_in_a_terminal() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "[ -t 0 ] && [ -t 1 ] && echo tty; exit 5"]);
+        let out = run_in_terminal(cmd, Duration::from_secs(10)).unwrap();
+        // The terminal's line discipline turns \n into \r\n.
+        assert_eq!(out.stdout, b"tty\r\n");
+        assert_eq!(out.exit, 5);
         assert!(!out.timed_out);
     }
 
