@@ -1,0 +1,362 @@
+//! ctr through containerd's runc shim with the runtime as the shim's
+//! binary (`--runc-binary`): the shim calls `RUNTIME --root R --log
+//! <bundle>/log.json --log-format json VERB …` for create, start, exec, ps,
+//! pause, resume, kill and delete.
+//!
+//! ctr 1.6 sends CloseIO only when its stdin reaches EOF after the task
+//! exists, so a container that reads stdin may never see EOF; these
+//! scenarios run nothing that reads stdin.
+
+use std::process::Command;
+use std::time::Instant;
+
+use integration::clients::Containerd;
+use integration::harness::Runtime;
+use integration::image;
+
+use crate::{differential, started, Transcript, PRINT_KERNEL, SIGNAL_WAIT, WAIT_READY};
+
+fn containerd() -> Containerd {
+    let containerd = started("containerd", Containerd::start());
+    eprintln!("containerd ready in {:?}", containerd.startup());
+    containerd
+}
+
+/// The container id of a scenario under `rt` (ctr never prints it).
+fn id(rt: Runtime) -> String {
+    format!("it-{}", rt.name())
+}
+
+/// `ctr run <runtime flags> FLAGS IMAGE ID ARGS`.
+fn run(containerd: &Containerd, rt: Runtime, flags: &[&str], args: &[&str]) -> Command {
+    let mut cmd = containerd.ctr(&["run"]);
+    cmd.args(containerd.runtime_flags(&rt.binary()))
+        .args(flags)
+        .arg(image::NAME)
+        .arg(id(rt))
+        .args(args);
+    cmd
+}
+
+/// `ctr task exec --exec-id ID-N ID ARGS`.
+fn exec(containerd: &Containerd, rt: Runtime, n: u32, args: &[&str]) -> Command {
+    let mut cmd = containerd.ctr(&["task", "exec"]);
+    cmd.args(containerd.fifo_flags())
+        .args(["--exec-id", &format!("exec-{n}"), &id(rt)])
+        .args(args);
+    cmd
+}
+
+/// A long-running init for the detached scenarios: it exits 7 on SIGTERM
+/// (`wait` is interrupted by a trapped signal, so the trap runs at once),
+/// with one child process, and says when that child exists.
+const INIT: &[&str] = &[
+    "sh",
+    "-c",
+    "trap 'exit 7' TERM; sleep 1000 & touch /tmp/ready; while true; do wait; done",
+];
+
+/// Starts the detached container, waits until its init is ready and checks
+/// the sandbox's kernel from an exec in it.
+fn start_detached(t: &mut Transcript, containerd: &Containerd, rt: Runtime) {
+    t.run(
+        "run -d IMAGE ID sh -c '...'",
+        &mut run(containerd, rt, &["-d"], INIT),
+        b"",
+    );
+    let script = format!("{WAIT_READY}; {PRINT_KERNEL}");
+    t.run(
+        "task exec ID sh -c 'wait until ready; uname -v'",
+        &mut exec(containerd, rt, 0, &["sh", "-c", &script]),
+        b"",
+    );
+}
+
+/// What [`status`] says when `ctr task ls` does not list the task.
+const NO_TASK: &str = "(no task)";
+
+/// The task's status column in `ctr task ls`.
+fn status(containerd: &Containerd, rt: Runtime) -> String {
+    let out = containerd.run(&["task", "ls"], b"");
+    let id = id(rt);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (cols.first() == Some(&id.as_str())).then(|| cols.last().unwrap().to_string())
+        })
+        .unwrap_or_else(|| NO_TASK.into())
+}
+
+/// Waits (at most `SIGNAL_WAIT`, and not at all when there is no task)
+/// for the task to reach `want`, and notes the status it ended in.
+fn note_status(t: &mut Transcript, containerd: &Containerd, rt: Runtime, want: &str) {
+    let t0 = Instant::now();
+    let mut seen = status(containerd, rt);
+    while seen != want && seen != NO_TASK && t0.elapsed() < SIGNAL_WAIT {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        seen = status(containerd, rt);
+    }
+    t.note("task ls: status", &seen);
+}
+
+/// Deletes the task (reporting the exit status ctr warns about) and the
+/// container.
+fn delete(t: &mut Transcript, containerd: &Containerd, rt: Runtime) {
+    let id = id(rt);
+    let Some(out) = t.run_shown(
+        "task delete ID",
+        &mut containerd.ctr(&["task", "delete", &id]),
+        b"",
+        str::to_string,
+    ) else {
+        return;
+    };
+    // ctr reports a non-zero status only as a warning on stderr.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let code = stderr
+        .split("exit code ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .unwrap_or("0");
+    t.note("the task's exit status", code);
+    t.run(
+        "containers delete ID",
+        &mut containerd.ctr(&["containers", "delete", &id]),
+        b"",
+    );
+}
+
+#[test]
+fn run_prints_stdout() {
+    let containerd = containerd();
+    differential(
+        "ctr::run_prints_stdout",
+        "$ run --rm IMAGE ID sh -c 'echo hello; id'\n\
+         hello\n\
+         uid=0(root) gid=0(root) groups=0(root)\n\
+         [exit 0]\n",
+        |rt| {
+            let mut t = Transcript::new();
+            let script = format!("{PRINT_KERNEL}; echo hello; id");
+            t.run(
+                "run --rm IMAGE ID sh -c 'echo hello; id'",
+                &mut run(&containerd, rt, &["--rm"], &["sh", "-c", &script]),
+                b"",
+            );
+            t
+        },
+    );
+}
+
+#[test]
+fn run_exit_code() {
+    let containerd = containerd();
+    differential(
+        "ctr::run_exit_code",
+        "$ run --rm IMAGE ID sh -c 'exit 3'\n[exit 3]\n",
+        |rt| {
+            let mut t = Transcript::new();
+            let script = format!("{PRINT_KERNEL}; exit 3");
+            t.run(
+                "run --rm IMAGE ID sh -c 'exit 3'",
+                &mut run(&containerd, rt, &["--rm"], &["sh", "-c", &script]),
+                b"",
+            );
+            t
+        },
+    );
+}
+
+#[test]
+fn task_exec() {
+    let containerd = containerd();
+    differential(
+        "ctr::task_exec",
+        "$ run -d IMAGE ID sh -c '...'\n\
+         [exit 0]\n\
+         $ task exec ID sh -c 'wait until ready; uname -v'\n\
+         [exit 0]\n\
+         $ task exec ID sh -c 'echo in; exit 4'\n\
+         in\n\
+         [exit 4]\n\
+         $ task kill --signal SIGKILL ID\n\
+         [exit 0]\n\
+         $ task ls: status\n\
+         STOPPED\n\
+         $ task delete ID\n\
+         [exit 0]\n\
+         $ the task's exit status\n\
+         137\n\
+         $ containers delete ID\n\
+         [exit 0]\n",
+        |rt| {
+            let mut t = Transcript::new();
+            start_detached(&mut t, &containerd, rt);
+            t.run(
+                "task exec ID sh -c 'echo in; exit 4'",
+                &mut exec(&containerd, rt, 1, &["sh", "-c", "echo in; exit 4"]),
+                b"",
+            );
+            t.run(
+                "task kill --signal SIGKILL ID",
+                &mut containerd.ctr(&["task", "kill", "--signal", "SIGKILL", &id(rt)]),
+                b"",
+            );
+            note_status(&mut t, &containerd, rt, "STOPPED");
+            delete(&mut t, &containerd, rt);
+            t
+        },
+    );
+}
+
+#[test]
+fn task_kill() {
+    let containerd = containerd();
+    differential(
+        "ctr::task_kill",
+        "$ run -d IMAGE ID sh -c '...'\n\
+         [exit 0]\n\
+         $ task exec ID sh -c 'wait until ready; uname -v'\n\
+         [exit 0]\n\
+         $ task kill ID\n\
+         [exit 0]\n\
+         $ task ls: status\n\
+         STOPPED\n\
+         $ task kill ID (already stopped)\n\
+         [exit 1]\n\
+         $ task delete ID\n\
+         [exit 0]\n\
+         $ the task's exit status\n\
+         7\n\
+         $ containers delete ID\n\
+         [exit 0]\n",
+        |rt| {
+            let mut t = Transcript::new();
+            start_detached(&mut t, &containerd, rt);
+            // SIGTERM, ctr's default.
+            t.run(
+                "task kill ID",
+                &mut containerd.ctr(&["task", "kill", &id(rt)]),
+                b"",
+            );
+            note_status(&mut t, &containerd, rt, "STOPPED");
+            t.run(
+                "task kill ID (already stopped)",
+                &mut containerd.ctr(&["task", "kill", &id(rt)]),
+                b"",
+            );
+            delete(&mut t, &containerd, rt);
+            t
+        },
+    );
+}
+
+#[test]
+fn task_ps() {
+    let containerd = containerd();
+    differential(
+        "ctr::task_ps",
+        "$ run -d IMAGE ID sh -c '...'\n\
+         [exit 0]\n\
+         $ task exec ID sh -c 'wait until ready; uname -v'\n\
+         [exit 0]\n\
+         $ task ps ID (processes listed)\n\
+         2\n\
+         [exit 0]\n\
+         $ task kill --signal SIGKILL ID\n\
+         [exit 0]\n\
+         $ task ls: status\n\
+         STOPPED\n\
+         $ task delete ID\n\
+         [exit 0]\n\
+         $ the task's exit status\n\
+         137\n\
+         $ containers delete ID\n\
+         [exit 0]\n",
+        |rt| {
+            let mut t = Transcript::new();
+            start_detached(&mut t, &containerd, rt);
+            // Host pids: only their number (init and its sleep) is the same
+            // from run to run.
+            t.run_shown(
+                "task ps ID (processes listed)",
+                &mut containerd.ctr(&["task", "ps", &id(rt)]),
+                b"",
+                |out| format!("{}\n", out.lines().skip(1).count()),
+            );
+            t.run(
+                "task kill --signal SIGKILL ID",
+                &mut containerd.ctr(&["task", "kill", "--signal", "SIGKILL", &id(rt)]),
+                b"",
+            );
+            note_status(&mut t, &containerd, rt, "STOPPED");
+            delete(&mut t, &containerd, rt);
+            t
+        },
+    );
+}
+
+#[test]
+fn task_pause_resume() {
+    let containerd = containerd();
+    differential(
+        "ctr::task_pause_resume",
+        "$ run -d IMAGE ID sh -c '...'\n\
+         [exit 0]\n\
+         $ task exec ID sh -c 'wait until ready; uname -v'\n\
+         [exit 0]\n\
+         $ task pause ID\n\
+         [exit 0]\n\
+         $ task ls: status\n\
+         PAUSED\n\
+         $ task resume ID\n\
+         [exit 0]\n\
+         $ task ls: status\n\
+         RUNNING\n\
+         $ task exec ID echo resumed\n\
+         resumed\n\
+         [exit 0]\n\
+         $ task kill ID\n\
+         [exit 0]\n\
+         $ task ls: status\n\
+         STOPPED\n\
+         $ task delete ID\n\
+         [exit 0]\n\
+         $ the task's exit status\n\
+         7\n\
+         $ containers delete ID\n\
+         [exit 0]\n",
+        |rt| {
+            let mut t = Transcript::new();
+            start_detached(&mut t, &containerd, rt);
+            let id = id(rt);
+            t.run(
+                "task pause ID",
+                &mut containerd.ctr(&["task", "pause", &id]),
+                b"",
+            );
+            note_status(&mut t, &containerd, rt, "PAUSED");
+            t.run(
+                "task resume ID",
+                &mut containerd.ctr(&["task", "resume", &id]),
+                b"",
+            );
+            note_status(&mut t, &containerd, rt, "RUNNING");
+            // A paused sandbox would never answer this.
+            t.run(
+                "task exec ID echo resumed",
+                &mut exec(&containerd, rt, 1, &["echo", "resumed"]),
+                b"",
+            );
+            t.run(
+                "task kill ID",
+                &mut containerd.ctr(&["task", "kill", &id]),
+                b"",
+            );
+            note_status(&mut t, &containerd, rt, "STOPPED");
+            delete(&mut t, &containerd, rt);
+            t
+        },
+    );
+}
