@@ -39,8 +39,8 @@ setup:
 		|| { echo "setup: clippy is missing from the Rust toolchain" >&2; exit 1; }
 	@echo "setup: ok ($$($(CARGO) --version))"
 
-# The main job: build vigil, build a busybox root file system, and run a
-# short shell session in a vigil sandbox.
+# The main job: build vigil and a busybox image, and have podman run a short
+# shell session with vigil as its runtime.
 demo: setup
 	$(CARGO) build --release -p runtime
 	scripts/demo.sh
@@ -72,10 +72,12 @@ test: setup
 
 # The benchmarks (plain timing binaries, not run by tests): lisafs round
 # trips, then runc, vigil and runsc (if installed) side by side on the same
-# container workloads (needs root).
+# container workloads, and on `podman run` and `ctr run` end to end (needs
+# root).
 bench: setup
 	$(CARGO) bench -p gofer --bench lisafs
 	$(CARGO) bench -p integration --bench sandbox
+	$(CARGO) bench -p integration --bench clients
 
 # Coverage-guided fuzzing of the lisafs decoders. cargo-fuzz needs nightly
 # features; RUSTC_BOOTSTRAP lets the stable toolchain provide them. Without
