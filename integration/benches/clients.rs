@@ -89,7 +89,8 @@ fn main() {
     }
     for c in &candidates {
         let median = time(runs, |i| {
-            let id = format!("bench-{}-{i}", c.name);
+            // Unique on the machine: the shim names the cgroup after it.
+            let id = format!("bench-{}-{}-{i}", std::process::id(), c.name);
             let mut cmd: Command = containerd.ctr(&["run", "--rm"]);
             cmd.args(containerd.runtime_flags(&c.binary))
                 .args([image::NAME, &id, "true"]);

@@ -118,10 +118,20 @@ impl Containerd {
             "--runc-binary".to_string(),
             binary.to_string_lossy().into_owned(),
             "--runc-root".to_string(),
-            self.dir.path().join("runc").to_string_lossy().into_owned(),
+            self.runc_root().to_string_lossy().into_owned(),
         ];
         flags.extend(self.fifo_flags());
         flags
+    }
+
+    /// The `--root` the runc shim passes its binary for containers of
+    /// ctr's default namespace (the shim appends the namespace).
+    pub fn runtime_root(&self) -> PathBuf {
+        self.runc_root().join("default")
+    }
+
+    fn runc_root(&self) -> PathBuf {
+        self.dir.path().join("runc")
     }
 
     /// Kills and deletes every task and container, so that no shim outlives

@@ -8,13 +8,12 @@
 //! scenarios run nothing that reads stdin.
 
 use std::process::Command;
-use std::time::Instant;
 
 use integration::clients::Containerd;
 use integration::harness::Runtime;
 use integration::image;
 
-use crate::{differential, started, Transcript, PRINT_KERNEL, SIGNAL_WAIT, WAIT_READY};
+use crate::{differential, settle, started, Transcript, PRINT_KERNEL, WAIT_READY};
 
 fn containerd() -> Containerd {
     let containerd = started("containerd", Containerd::start());
@@ -22,9 +21,12 @@ fn containerd() -> Containerd {
     containerd
 }
 
-/// The container id of a scenario under `rt` (ctr never prints it).
+/// The container id of a scenario under `rt` (ctr never prints it). It is
+/// unique on the machine, not only in its containerd: the runc shim names
+/// the container's cgroup `/<namespace>/<id>`, so two tests running at once
+/// with the same id would share a cgroup (and pause each other).
 fn id(rt: Runtime) -> String {
-    format!("it-{}", rt.name())
+    format!("it-{}-{}", std::process::id(), rt.name())
 }
 
 /// `ctr run <runtime flags> FLAGS IMAGE ID ARGS`.
@@ -88,16 +90,27 @@ fn status(containerd: &Containerd, rt: Runtime) -> String {
         .unwrap_or_else(|| NO_TASK.into())
 }
 
-/// Waits (at most `SIGNAL_WAIT`, and not at all when there is no task)
-/// for the task to reach `want`, and notes the status it ended in.
+/// Waits for the task to reach `want` (not at all when there is no task),
+/// and notes the status it ended in.
 fn note_status(t: &mut Transcript, containerd: &Containerd, rt: Runtime, want: &str) {
-    let t0 = Instant::now();
-    let mut seen = status(containerd, rt);
-    while seen != want && seen != NO_TASK && t0.elapsed() < SIGNAL_WAIT {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        seen = status(containerd, rt);
-    }
+    let seen = settle(|| status(containerd, rt), |s| s == want || s == NO_TASK);
     t.note("task ls: status", &seen);
+}
+
+/// Records the container's status as the runtime itself reports it
+/// (`RUNTIME --root R state ID`, as the shim would ask).
+fn runtime_state(t: &mut Transcript, containerd: &Containerd, rt: Runtime) {
+    let mut cmd = Command::new(rt.binary());
+    cmd.arg("--root")
+        .arg(containerd.runtime_root())
+        .args(["state", &id(rt)]);
+    t.run_shown("RUNTIME state ID (its status)", &mut cmd, b"", |out| {
+        let state: Option<serde_json::Value> = serde_json::from_str(out).ok();
+        match state.as_ref().and_then(|v| v["status"].as_str()) {
+            Some(status) => format!("{status}\n"),
+            None => String::new(),
+        }
+    });
 }
 
 /// Deletes the task (reporting the exit status ctr warns about) and the
@@ -278,7 +291,14 @@ fn task_ps() {
             let mut t = Transcript::new();
             start_detached(&mut t, &containerd, rt);
             // Host pids: only their number (init and its sleep) is the same
-            // from run to run.
+            // from run to run. A process that just exited (the exec before)
+            // can still be listed for a moment, so the count is awaited.
+            let count = || {
+                let out = containerd.run(&["task", "ps", &id(rt)], b"");
+                String::from_utf8_lossy(&out.stdout).lines().skip(1).count()
+            };
+            // None listed: there is no task to wait for.
+            settle(count, |&n| n == 2 || n == 0);
             t.run_shown(
                 "task ps ID (processes listed)",
                 &mut containerd.ctr(&["task", "ps", &id(rt)]),
@@ -310,6 +330,9 @@ fn task_pause_resume() {
          [exit 0]\n\
          $ task ls: status\n\
          PAUSED\n\
+         $ RUNTIME state ID (its status)\n\
+         paused\n\
+         [exit 0]\n\
          $ task resume ID\n\
          [exit 0]\n\
          $ task ls: status\n\
@@ -337,6 +360,7 @@ fn task_pause_resume() {
                 b"",
             );
             note_status(&mut t, &containerd, rt, "PAUSED");
+            runtime_state(&mut t, &containerd, rt);
             t.run(
                 "task resume ID",
                 &mut containerd.ctr(&["task", "resume", &id]),

@@ -19,7 +19,7 @@ mod podman;
 
 use std::fmt::Write as _;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use integration::clients;
 use integration::harness::Runtime;
@@ -184,5 +184,18 @@ fn squeeze(text: &str) -> String {
         .collect()
 }
 
-/// How long a scenario waits for a container to react to a signal.
-const SIGNAL_WAIT: Duration = Duration::from_secs(20);
+/// How long a scenario waits for a container to settle (react to a
+/// signal, be paused, lose an exited process).
+const SETTLE_WAIT: Duration = Duration::from_secs(20);
+
+/// Calls `probe` until `done` accepts its value or `SETTLE_WAIT` passes,
+/// and returns the last value.
+fn settle<T>(mut probe: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+    let t0 = Instant::now();
+    let mut value = probe();
+    while !done(&value) && t0.elapsed() < SETTLE_WAIT {
+        std::thread::sleep(Duration::from_millis(50));
+        value = probe();
+    }
+    value
+}
