@@ -27,12 +27,14 @@ use crate::setup;
 /// reference works with all three.
 pub const NAME: &str = "localhost/vigil-busybox:latest";
 
-/// The modification time of every entry in the layer (2020-01-01): fixed,
-/// so the layer digest depends on the files alone.
+/// The modification time of every entry in the layer, and the image's
+/// creation time (2020-01-01): fixed, so the digests depend on the files
+/// alone.
 const MTIME: u64 = 1_577_836_800;
+const CREATED: &str = "2020-01-01T00:00:00Z";
 
 /// Part of the cache stamp: bump it when the image's format changes.
-const FORMAT: &str = "1";
+const FORMAT: &str = "2";
 
 /// The image tarball, built on first use. Panics with the reason if it
 /// cannot be built: every client test needs it.
@@ -96,6 +98,7 @@ fn hex(bytes: &[u8]) -> String {
 fn write_image(rootfs: &Path, out: &Path) -> std::io::Result<()> {
     let layer = Blob::new(layer(rootfs)?);
     let config = Blob::json(&json!({
+        "created": CREATED,
         "architecture": go_arch(),
         "os": "linux",
         "config": {
@@ -104,7 +107,10 @@ fn write_image(rootfs: &Path, out: &Path) -> std::io::Result<()> {
         },
         // The layer is uncompressed, so its diff id is its digest.
         "rootfs": {"type": "layers", "diff_ids": [layer.digest]},
-        "history": [{"created_by": "vigil integration: busybox-static root file system"}],
+        "history": [{
+            "created": CREATED,
+            "created_by": "vigil integration: busybox-static root file system",
+        }],
     }));
     let manifest = Blob::json(&json!({
         "schemaVersion": 2,

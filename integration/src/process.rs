@@ -30,6 +30,19 @@ pub fn run(
     timeout: Duration,
     on_timeout: &mut dyn FnMut(),
 ) -> std::io::Result<Captured> {
+    run_feeding_when(cmd, stdin, || true, timeout, on_timeout)
+}
+
+/// [`run`], with `stdin` written (and the pipe closed) only once `ready`
+/// returns true, polled until the deadline: for clients that lose an EOF
+/// that comes too early (ctr 1.6 forwards it only once the task exists).
+pub fn run_feeding_when(
+    cmd: &mut Command,
+    stdin: &[u8],
+    mut ready: impl FnMut() -> bool + Send + 'static,
+    timeout: Duration,
+    on_timeout: &mut dyn FnMut(),
+) -> std::io::Result<Captured> {
     // Its own process group, so that a timeout can kill whatever it started
     // (a runtime's helper processes) along with it.
     let mut child = cmd
@@ -45,6 +58,12 @@ pub fn run(
     let mut input = child.stdin.take().expect("piped stdin");
     let bytes = stdin.to_vec();
     thread::spawn(move || {
+        while !ready() {
+            if Instant::now() >= deadline {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
         let _ = input.write_all(&bytes);
     });
     let stdout = drain(child.stdout.take().expect("piped stdout"));

@@ -1,9 +1,11 @@
 //! A private podman: its storage, run root, temporary files and
 //! configuration all under one directory, so it shares nothing with the
-//! machine's podman. Containers run with `--runtime <path>`, which podman's
-//! conmon calls as `RUNTIME create --bundle B --pid-file P [--console-socket
-//! S] ID`, then `start`, `exec --detach [--tty --console-socket S]`, `kill`
-//! and `delete --force` (no `--root`: the runtime's default state directory).
+//! machine's podman. Containers run with `--runtime <path>`: conmon calls
+//! `RUNTIME create --bundle B --pid-file P [--console-socket S] ID` and
+//! `RUNTIME exec --pid-file P --process F --detach [--tty --console-socket
+//! S] ID`; podman itself calls `start ID`, `kill ID SIGNUM` and `delete
+//! --force ID`. No global flags: the runtime keeps its state in its default
+//! directory.
 
 use std::fs;
 use std::path::PathBuf;

@@ -3,15 +3,17 @@
 //! <bundle>/log.json --log-format json VERB …` for create, start, exec, ps,
 //! pause, resume, kill and delete.
 //!
-//! ctr 1.6 sends CloseIO only when its stdin reaches EOF after the task
-//! exists, so a container that reads stdin may never see EOF; these
-//! scenarios run nothing that reads stdin.
+//! ctr 1.6 forwards its stdin's EOF to the task (CloseIO) only if it comes
+//! after the task exists; an earlier EOF is lost and a container reading
+//! stdin never ends. The stdin scenario holds its input back until the task
+//! is running.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 
-use integration::clients::Containerd;
+use integration::clients::{self, Containerd};
 use integration::harness::Runtime;
 use integration::image;
+use integration::process;
 
 use crate::{differential, settle, started, Transcript, PRINT_KERNEL, WAIT_READY};
 
@@ -40,7 +42,7 @@ fn run(containerd: &Containerd, rt: Runtime, flags: &[&str], args: &[&str]) -> C
     cmd
 }
 
-/// `ctr task exec --exec-id ID-N ID ARGS`.
+/// `ctr task exec --exec-id exec-N ID ARGS`.
 fn exec(containerd: &Containerd, rt: Runtime, n: u32, args: &[&str]) -> Command {
     let mut cmd = containerd.ctr(&["task", "exec"]);
     cmd.args(containerd.fifo_flags())
@@ -80,12 +82,16 @@ const NO_TASK: &str = "(no task)";
 /// The task's status column in `ctr task ls`.
 fn status(containerd: &Containerd, rt: Runtime) -> String {
     let out = containerd.run(&["task", "ls"], b"");
-    let id = id(rt);
-    String::from_utf8_lossy(&out.stdout)
+    status_in(&String::from_utf8_lossy(&out.stdout), &id(rt))
+}
+
+/// The status of task `id` in a `ctr task ls` listing.
+fn status_in(listing: &str, id: &str) -> String {
+    listing
         .lines()
         .find_map(|l| {
             let cols: Vec<&str> = l.split_whitespace().collect();
-            (cols.first() == Some(&id.as_str())).then(|| cols.last().unwrap().to_string())
+            (cols.first() == Some(&id)).then(|| cols.last().unwrap().to_string())
         })
         .unwrap_or_else(|| NO_TASK.into())
 }
@@ -176,6 +182,38 @@ fn run_exit_code() {
                 &mut run(&containerd, rt, &["--rm"], &["sh", "-c", &script]),
                 b"",
             );
+            t
+        },
+    );
+}
+
+#[test]
+fn run_stdin() {
+    let containerd = containerd();
+    differential(
+        "ctr::run_stdin",
+        "$ echo hi | run --rm IMAGE ID cat\nhi\n[exit 0]\n",
+        |rt| {
+            let mut t = Transcript::new();
+            let script = format!("{PRINT_KERNEL}; cat");
+            let mut cmd = run(&containerd, rt, &["--rm"], &["sh", "-c", &script]);
+            let mut ls = containerd.ctr(&["task", "ls"]);
+            ls.stdin(Stdio::null());
+            let id = id(rt);
+            // The task exists once `task ls` lists it (as RUNNING).
+            let running = move || {
+                ls.output()
+                    .is_ok_and(|o| status_in(&String::from_utf8_lossy(&o.stdout), &id) == "RUNNING")
+            };
+            let out = process::run_feeding_when(
+                &mut cmd,
+                b"hi\n",
+                running,
+                clients::COMMAND_TIMEOUT,
+                &mut || {},
+            )
+            .expect("starting ctr");
+            t.record("echo hi | run --rm IMAGE ID cat", &out, str::to_string);
             t
         },
     );

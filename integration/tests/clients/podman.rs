@@ -1,6 +1,7 @@
 //! podman with `--runtime <binary>`: conmon calls the runtime's `create`
-//! (with `--console-socket` for `-t`), `start`, `exec --detach` (with
-//! `--tty --console-socket` for `exec -t`), `kill` and `delete --force`.
+//! (with `--console-socket` for `-t`) and `exec --detach` (with `--tty
+//! --console-socket` for `exec -t`); podman itself calls `start`, `kill`
+//! and `delete --force`.
 
 use std::process::Command;
 
