@@ -16,14 +16,16 @@ use crate::image;
 use crate::process::Captured;
 use crate::setup::which;
 
+/// A running private dockerd with the test image loaded. Drop removes its
+/// containers, stops it and removes everything it made.
 pub struct Docker {
     docker: PathBuf,
     host: String,
     /// The storage driver dockerd runs with.
     pub driver: &'static str,
-    // Dropped in this order: the daemon stops before its directory is swept.
+    // Dropped in this order: the daemon stops before its directory is swept
+    // (the directory is held only for that).
     daemon: Daemon,
-    // Held for its sweep on drop.
     _dir: WorkDir,
 }
 

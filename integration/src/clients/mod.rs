@@ -9,8 +9,11 @@
 //! (containerd's shim sockets in `/run/containerd/s`, a runtime's default
 //! state directory under podman) is removed by the clients themselves.
 //!
-//! The clients' quirks these helpers handle are in the project's notes on
-//! them (podman's rlimits, ctr's stdin race, dockerd's private config).
+//! Quirks handled here: podman's default rlimits exceed what root without
+//! CAP_SYS_RESOURCE may set (see `podman.rs`); dockerd is kept away from
+//! the host's iptables and bridges (see `docker.rs`); the runc shim names
+//! cgroups after container ids alone, so ids must be unique on the machine
+//! even across private containerds.
 
 mod containerd;
 mod docker;

@@ -15,6 +15,8 @@ use super::{installed, WorkDir};
 use crate::image;
 use crate::process::Captured;
 
+/// A private podman with the test image loaded. Drop removes its containers
+/// and everything it made.
 pub struct Podman {
     podman: PathBuf,
     dir: WorkDir,
