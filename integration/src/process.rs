@@ -5,7 +5,8 @@ use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -57,9 +58,12 @@ pub fn run_feeding_when(
     // block us, and closing the pipe afterwards gives it EOF.
     let mut input = child.stdin.take().expect("piped stdin");
     let bytes = stdin.to_vec();
+    // Set once the command has exited: its input is no longer awaited.
+    let exited = Arc::new(AtomicBool::new(false));
+    let feeder_exited = Arc::clone(&exited);
     thread::spawn(move || {
         while !ready() {
-            if Instant::now() >= deadline {
+            if Instant::now() >= deadline || feeder_exited.load(Ordering::Relaxed) {
                 return;
             }
             thread::sleep(Duration::from_millis(20));
@@ -70,6 +74,7 @@ pub fn run_feeding_when(
     let stderr = drain(child.stderr.take().expect("piped stderr"));
 
     let (exit, mut timed_out) = wait_until(&mut child, deadline, on_timeout)?;
+    exited.store(true, Ordering::Relaxed);
     // A grandchild may still hold the pipes; give it what is left of the
     // deadline (and a little more after a kill) before giving up on output.
     let grace = deadline
