@@ -9,8 +9,11 @@ SHELL := bash
 CARGO ?= cargo
 # Debian packages the demo and the tests need: a C toolchain for the test
 # programs, busybox-static for root file systems, runc as the reference
-# runtime, debootstrap for the Debian root file system.
-APT_PACKAGES := build-essential pkg-config runc busybox-static debootstrap
+# runtime, debootstrap for the Debian root file system, and the real clients
+# the integration tests and the demo drive vigil with: podman (with its
+# monitor, conmon), containerd (ctr and the runc shim) and Docker.
+APT_PACKAGES := build-essential pkg-config runc busybox-static debootstrap \
+	podman conmon containerd docker.io
 # How long `make fuzz` lets libFuzzer run.
 FUZZ_SECONDS ?= 60
 
@@ -26,7 +29,7 @@ setup:
 		echo "setup: installing$$missing"; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		apt-get update -qq; \
-		apt-get install -y -qq $$missing; \
+		apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	@# The toolchain is the machine's own: check for its components, never
 	@# download one.
@@ -36,8 +39,8 @@ setup:
 		|| { echo "setup: clippy is missing from the Rust toolchain" >&2; exit 1; }
 	@echo "setup: ok ($$($(CARGO) --version))"
 
-# The main job: build vigil, build a busybox root file system, and run a
-# short shell session in a vigil sandbox.
+# The main job: build vigil and a busybox image, and have podman run a short
+# shell session with vigil as its runtime.
 demo: setup
 	$(CARGO) build --release -p runtime
 	scripts/demo.sh
@@ -69,10 +72,12 @@ test: setup
 
 # The benchmarks (plain timing binaries, not run by tests): lisafs round
 # trips, then runc, vigil and runsc (if installed) side by side on the same
-# container workloads (needs root).
+# container workloads, and on `podman run` and `ctr run` end to end (needs
+# root).
 bench: setup
 	$(CARGO) bench -p gofer --bench lisafs
 	$(CARGO) bench -p integration --bench sandbox
+	$(CARGO) bench -p integration --bench clients
 
 # Coverage-guided fuzzing of the lisafs decoders. cargo-fuzz needs nightly
 # features; RUSTC_BOOTSTRAP lets the stable toolchain provide them. Without

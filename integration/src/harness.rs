@@ -34,9 +34,11 @@ impl Runtime {
         }
     }
 
-    fn binary(self) -> PathBuf {
+    /// The runtime's binary, as an absolute path (podman and the runc shim
+    /// are given it by path).
+    pub fn binary(self) -> PathBuf {
         match self {
-            Runtime::Runc => PathBuf::from("runc"),
+            Runtime::Runc => setup::which("runc").unwrap_or_else(|| PathBuf::from("runc")),
             Runtime::Vigil => vigil_binary().to_path_buf(),
         }
     }

@@ -8,12 +8,19 @@
 //! holds the case model and the check. The cases themselves are data in
 //! `tests/differential/`, one `#[test]` each.
 //!
+//! The same differential idea, one level up: `tests/clients/` drives the
+//! real clients (podman, ctr through containerd's runc shim, Docker) with
+//! runc and then vigil as the runtime and compares what the client commands
+//! printed and returned. [`image`] builds the image they load, [`clients`]
+//! starts and tears down private instances of them.
+//!
 //! # Running
 //!
 //! Everything here needs root (runc creates namespaces and cgroups).
 //!
 //! ```sh
 //! cargo nextest run -p integration        # or: cargo test -p integration
+//! cargo nextest run -p integration --test clients   # the clients only
 //! ```
 //!
 //! Each case runs under runc and under vigil, which must print the same
@@ -40,11 +47,14 @@
 //!   `VIGIL_DEBOOTSTRAP_TIMEOUT_SECS` (default 1200), tune it.
 //!
 //! The first run installs what is missing (runc, busybox-static,
-//! debootstrap, gcc), builds the busybox root file system and runs
+//! debootstrap, gcc; podman, containerd and docker.io for the client
+//! tests), builds the busybox root file system and runs
 //! debootstrap (under a minute with a nearby mirror); later runs reuse all
 //! of it from `target/vigil-rootfs/`.
 
 pub mod case;
+pub mod clients;
 pub mod harness;
+pub mod image;
 pub mod process;
 pub mod setup;

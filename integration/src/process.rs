@@ -2,9 +2,11 @@
 //! deadline, so that no test can hang on a stuck container or a slow mirror.
 
 use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -29,6 +31,19 @@ pub fn run(
     timeout: Duration,
     on_timeout: &mut dyn FnMut(),
 ) -> std::io::Result<Captured> {
+    run_feeding_when(cmd, stdin, || true, timeout, on_timeout)
+}
+
+/// [`run`], with `stdin` written (and the pipe closed) only once `ready`
+/// returns true, polled until the deadline: for clients that lose an EOF
+/// that comes too early (ctr 1.6 forwards it only once the task exists).
+pub fn run_feeding_when(
+    cmd: &mut Command,
+    stdin: &[u8],
+    mut ready: impl FnMut() -> bool + Send + 'static,
+    timeout: Duration,
+    on_timeout: &mut dyn FnMut(),
+) -> std::io::Result<Captured> {
     // Its own process group, so that a timeout can kill whatever it started
     // (a runtime's helper processes) along with it.
     let mut child = cmd
@@ -43,13 +58,23 @@ pub fn run(
     // block us, and closing the pipe afterwards gives it EOF.
     let mut input = child.stdin.take().expect("piped stdin");
     let bytes = stdin.to_vec();
+    // Set once the command has exited: its input is no longer awaited.
+    let exited = Arc::new(AtomicBool::new(false));
+    let feeder_exited = Arc::clone(&exited);
     thread::spawn(move || {
+        while !ready() {
+            if Instant::now() >= deadline || feeder_exited.load(Ordering::Relaxed) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
         let _ = input.write_all(&bytes);
     });
     let stdout = drain(child.stdout.take().expect("piped stdout"));
     let stderr = drain(child.stderr.take().expect("piped stderr"));
 
     let (exit, mut timed_out) = wait_until(&mut child, deadline, on_timeout)?;
+    exited.store(true, Ordering::Relaxed);
     // A grandchild may still hold the pipes; give it what is left of the
     // deadline (and a little more after a kill) before giving up on output.
     let grace = deadline
@@ -61,6 +86,41 @@ pub fn run(
     Ok(Captured {
         stdout,
         stderr,
+        exit,
+        timed_out,
+    })
+}
+
+/// Runs `cmd` with a new pseudo-terminal as its stdin, stdout and stderr
+/// (for clients that allocate a container terminal only when they have one,
+/// like `podman run -t`), killing it when `timeout` passes. Everything
+/// written to the terminal is `stdout`, byte for byte; `stderr` is empty.
+pub fn run_in_terminal(mut cmd: Command, timeout: Duration) -> std::io::Result<Captured> {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+    grantpt(&master)?;
+    unlockpt(&master)?;
+    let name = ptsname(&master, Vec::new())?;
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(std::ffi::OsStr::from_bytes(name.as_bytes()))?;
+    let mut child = cmd
+        .process_group(0)
+        .stdin(terminal.try_clone()?)
+        .stdout(terminal.try_clone()?)
+        .stderr(terminal)
+        .spawn()?;
+    // Our copies of the terminal must close, or reading the master would
+    // never end: it ends (with EIO) when the last holder closes it.
+    drop(cmd);
+    let output = drain(std::fs::File::from(master));
+    let (exit, mut timed_out) = wait_until(&mut child, Instant::now() + timeout, &mut || {})?;
+    let (stdout, done) = collect(&output, Duration::from_secs(2));
+    timed_out |= !done;
+    Ok(Captured {
+        stdout,
+        stderr: Vec::new(),
         exit,
         timed_out,
     })
@@ -148,6 +208,17 @@ mod tests {
         assert_eq!(out.stdout, b"in");
         assert_eq!(out.stderr, b"err\n");
         assert_eq!(out.exit, 3);
+        assert!(!out.timed_out);
+    }
+
+    #[test]
+    fn runs_in_a_terminal() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "[ -t 0 ] && [ -t 1 ] && echo tty; exit 5"]);
+        let out = run_in_terminal(cmd, Duration::from_secs(10)).unwrap();
+        // The terminal's line discipline turns \n into \r\n.
+        assert_eq!(out.stdout, b"tty\r\n");
+        assert_eq!(out.exit, 5);
         assert!(!out.timed_out);
     }
 

@@ -22,6 +22,12 @@ use crate::process;
 /// Debian packages the tests drive. gcc and libc6-dev build the C programs
 /// (static linking needs `libc.a`).
 const PACKAGES: &[&str] = &["runc", "busybox-static", "debootstrap", "gcc", "libc6-dev"];
+/// The real clients the `clients` tests drive vigil with, installed only by
+/// the tests that need them. conmon is podman's container monitor (a
+/// dependency, named so that a half-removed podman is noticed); docker.io
+/// brings dockerd and containerd, whose runc shim Docker drives runtimes
+/// through.
+const CLIENT_PACKAGES: &[&str] = &["podman", "conmon", "containerd", "docker.io"];
 
 /// The suite and the extra packages of the Debian root file system. Part of
 /// its stamp: changing either rebuilds it.
@@ -88,10 +94,10 @@ pub fn workspace_dir() -> PathBuf {
 }
 
 /// An exclusive `flock` on `<cache>/<name>.lock`, released on drop.
-struct FileLock(#[allow(dead_code)] fs::File);
+pub(crate) struct FileLock(#[allow(dead_code)] fs::File);
 
 impl FileLock {
-    fn acquire(name: &str) -> FileLock {
+    pub(crate) fn acquire(name: &str) -> FileLock {
         let path = cache_dir().join(format!("{name}.lock"));
         let file = fs::OpenOptions::new()
             .create(true)
@@ -109,23 +115,43 @@ impl FileLock {
 /// `apt-get update` first only when something is. Errors carry apt's output.
 pub fn host_packages() -> Result<(), String> {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    DONE.get_or_init(|| install_missing(PACKAGES)).clone()
+}
+
+/// [`host_packages`] and the real clients (podman, containerd, Docker).
+pub fn client_packages() -> Result<(), String> {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
     DONE.get_or_init(|| {
-        let _lock = FileLock::acquire("packages");
-        let missing: Vec<&str> = PACKAGES
-            .iter()
-            .copied()
-            .filter(|p| !package_installed(p))
-            .collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        eprintln!("setup: installing {}", missing.join(" "));
-        apt_get(&["update", "-qq"])?;
-        let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
-        args.extend(&missing);
-        apt_get(&args)
+        host_packages()?;
+        install_missing(CLIENT_PACKAGES)
     })
     .clone()
+}
+
+fn install_missing(packages: &[&str]) -> Result<(), String> {
+    let _lock = FileLock::acquire("packages");
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| !package_installed(p))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("setup: installing {}", missing.join(" "));
+    apt_get(&["update", "-qq"])?;
+    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    args.extend(&missing);
+    apt_get(&args)
+}
+
+/// The absolute path of a program on `PATH` (clients that are given a
+/// runtime by path need one).
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
 fn package_installed(name: &str) -> bool {
@@ -482,6 +508,12 @@ fn compile(src: &Path, dir: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn which_finds_sh() {
+        assert!(which("sh").is_some_and(|p| p.is_absolute()));
+        assert_eq!(which("surely-no-such-program-here"), None);
+    }
 
     #[test]
     fn mirror_from_sources_files() {
