@@ -33,6 +33,10 @@ pub const FORWARDED: [i32; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc
 /// the sentry's own mount namespace, so the host's directory is untouched.
 const NEW_ROOT: &str = "/tmp";
 
+/// The byte the sentry writes on its readiness pipe once the sandbox is
+/// ready; anything else there is the text of why it failed.
+pub const READY: u8 = 1;
+
 /// How `vigil boot` was started.
 #[derive(Debug, Clone)]
 pub struct BootArgs {
@@ -96,7 +100,48 @@ impl Error {
 
 /// The sentry's whole life: config, jail, kernel. Runs on the process's
 /// main thread while it is the only one.
-pub fn run(args: BootArgs) -> Result<SandboxExit, Error> {
+///
+/// A failure before the sandbox is ready is written to the readiness pipe
+/// (the runtime reports it: to its stderr, and to runc's JSON log where
+/// the runc shim looks); [`Failure::reported`] says so.
+pub fn run(args: BootArgs) -> Result<SandboxExit, Failure> {
+    let mut ready = args
+        .ready_fd
+        .map(adopt_ready_fd)
+        .transpose()
+        .map_err(|error| Failure {
+            error,
+            reported: false,
+        })?;
+    let result = boot(args, &mut ready);
+    let reported = match (&result, ready.take()) {
+        (Err(e), Some(fd)) => write_all(&fd, e.to_string().as_bytes()).is_ok(),
+        _ => false,
+    };
+    result.map_err(|error| Failure { error, reported })
+}
+
+/// Why `vigil boot` failed, and whether the runtime was told.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: Error,
+    pub reported: bool,
+}
+
+fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> rustix::io::Result<()> {
+    while !bytes.is_empty() {
+        match rustix::io::write(fd, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// [`run`] without the failure report. Takes `ready` when it signals that
+/// the sandbox is ready.
+fn boot(args: BootArgs, ready: &mut Option<OwnedFd>) -> Result<SandboxExit, Error> {
     let bundle = Bundle::load(&args.bundle)?;
     if args.io_fds.len() != bundle.served_mounts() {
         return Err(Error::IoFdCount {
@@ -105,7 +150,6 @@ pub fn run(args: BootArgs) -> Result<SandboxExit, Error> {
         });
     }
     let sockets = Socket::adopt(&args.io_fds)?;
-    let ready = args.ready_fd.map(adopt_ready_fd).transpose()?;
     let control = match args.control_fds {
         Some((api, fds)) => Some(ControlSockets {
             api: crate::control::adopt_listener(api).map_err(Error::ControlFd)?,
@@ -139,7 +183,7 @@ pub fn run(args: BootArgs) -> Result<SandboxExit, Error> {
 pub fn jail_and_run(
     mut cfg: BootConfig,
     kept: &CapsHashSet,
-    ready: Option<OwnedFd>,
+    ready: &mut Option<OwnedFd>,
     control: Option<ControlSockets>,
 ) -> Result<SandboxExit, Error> {
     // Our mount namespace is a copy of the host's; nothing done in it may
@@ -220,9 +264,9 @@ pub fn jail_and_run(
     if let Some(init) = init {
         kernel.start(init)?;
     }
-    if let Some(ready) = ready {
+    if let Some(ready) = ready.take() {
         // The runtime only waits for this; if it is gone, so is the point.
-        let _ = rustix::io::write(&ready, &[1]);
+        let _ = rustix::io::write(&ready, &[READY]);
     }
     Ok(kernel.wait())
 }

@@ -148,12 +148,13 @@ impl Container {
 }
 
 /// The sandbox ended before its init was ready (a missing program, a bad
-/// working directory); the sentry has printed why on stderr.
+/// working directory): the sentry's reason.
 #[derive(Debug, thiserror::Error)]
-#[error("the container's init failed to start")]
+#[error("{}", if message.is_empty() { "the sandbox failed to start" } else { message })]
 pub struct InitFailed {
     /// The sentry's exit status (127 for a missing program).
     pub status: i32,
+    pub message: String,
 }
 
 /// What `create` (and `run`) start.
@@ -260,13 +261,12 @@ pub fn create_sandbox(
     };
     let mut sandbox = Sandbox::start(args.id, &bundle, &rt.options, stdio, &lifecycle)?;
     drop((api, fds));
-    if !sandbox.wait_ready() {
-        // The sentry said why on stderr; its status tells how it ended.
+    if let Err(message) = sandbox.wait_ready() {
         let status = match sandbox.wait()? {
             crate::launch::Exit::Code(c) => c,
             crate::launch::Exit::Signal(s) => 128 + s,
         };
-        return Err(InitFailed { status }.into());
+        return Err(InitFailed { status, message }.into());
     }
     created.record.sentry = HostProcess::of(sandbox.sentry_pid()).context("the sentry")?;
     created.record.gofer = sandbox.gofer_pid().and_then(|p| HostProcess::of(p).ok());

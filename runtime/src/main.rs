@@ -267,7 +267,15 @@ fn cli_command(
                 pid_file: f.pid_file.as_deref(),
                 console_socket: f.console_socket.as_deref(),
             };
-            Ok(run::run(&rt, &args, f.detach)?)
+            run::run(&rt, &args, f.detach).map_err(|error| {
+                // A container whose init could not start ends `run` with
+                // the sentry's status, as a shell reports a missing program.
+                let status = match error.downcast_ref::<container::InitFailed>() {
+                    Some(failed) if !f.detach => failed.status,
+                    _ => 1,
+                };
+                Failure { error, status }
+            })
         }
         Command::Exec(f) => {
             no_preserved_fds(f.preserve_fds)?;
@@ -479,11 +487,15 @@ fn boot_sentry(flags: BootFlags) -> Result<i32, Failure> {
             tracing::info!(?exit, "sandbox ended");
             Ok(exit.shell_status())
         }
-        Err(e) => {
-            tracing::info!("boot failed: {e}");
-            let status = e.exit_status();
+        Err(boot::Failure { error, reported }) => {
+            tracing::info!("boot failed: {error}");
+            let status = error.exit_status();
+            if reported {
+                // The runtime that started this sentry says why.
+                return Ok(status);
+            }
             Err(Failure {
-                error: e.into(),
+                error: error.into(),
                 status,
             })
         }

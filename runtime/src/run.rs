@@ -30,15 +30,9 @@ pub fn run(rt: &Runtime, args: &CreateArgs<'_>, detach: bool) -> anyhow::Result<
 
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
     let stdio = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
-    let mut created = match container::create_sandbox(rt, args, stdio, false, false) {
-        Ok(c) => c,
-        // A sentry that failed to boot has said why on stderr; its status is
-        // the run's (127 for a missing program, as a shell reports).
-        Err(e) => match e.downcast_ref::<container::InitFailed>() {
-            Some(failed) => return Ok(failed.status),
-            None => return Err(e),
-        },
-    };
+    // A sentry that fails to boot ends the run with its status (127 for a
+    // missing program, as a shell reports): see `container::InitFailed`.
+    let mut created = container::create_sandbox(rt, args, stdio, false, false)?;
     let sandbox = created.sandbox.as_mut().expect("just started");
     let pidfd = sandbox
         .sentry_pidfd()

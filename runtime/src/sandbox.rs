@@ -263,21 +263,26 @@ impl Sandbox {
         self.cgroup.as_ref()
     }
 
-    /// Blocks until the sentry is jailed and about to start the container
-    /// (true), or has exited before that (false: [`Sandbox::wait`] gives
-    /// its status, and it has printed why).
-    pub fn wait_ready(&mut self) -> bool {
+    /// Blocks until the sentry is jailed and its init prepared (or
+    /// started). An error means it exits instead ([`Sandbox::wait`] gives
+    /// its status), with the reason it gave, if any.
+    pub fn wait_ready(&mut self) -> Result<(), String> {
         let Some(ready) = self.ready.take() else {
-            return true;
+            return Ok(());
         };
-        let mut byte = [0u8; 1];
-        loop {
-            match rustix::io::read(&ready, &mut byte) {
-                Ok(n) => return n == 1,
+        let mut first = [0u8; 1];
+        let n = loop {
+            match rustix::io::read(&ready, &mut first) {
                 Err(rustix::io::Errno::INTR) => continue,
-                Err(_) => return false,
+                r => break r.unwrap_or(0),
             }
+        };
+        if n == 1 && first[0] == crate::boot::READY {
+            return Ok(());
         }
+        let mut message = first[..n].to_vec();
+        let _ = std::io::Read::read_to_end(&mut std::fs::File::from(ready), &mut message);
+        Err(String::from_utf8_lossy(&message).into_owned())
     }
 
     /// The sentry's host pid (what `--pid-file` records).

@@ -71,6 +71,16 @@ impl Zygote {
         // SAFETY: socketpair returned two fresh fds that we now own.
         let (ours, theirs) =
             unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // The zygote's own pid namespace, to return to after creating a stub
+        // in another tree's (see `join_and_spawn`). Opened here, not in the
+        // zygote, which may first run after the sentry has pivoted away
+        // from /proc.
+        let own_ns = std::fs::File::open("/proc/self/ns/pid")
+            .map(OwnedFd::from)
+            .map_err(|e| PlatformError::Os {
+                what: "open the sentry's pid namespace",
+                source: e,
+            })?;
         // SAFETY: the child only runs `zygote_main`, which makes raw system
         // calls and never returns, as required after fork in a threaded
         // process.
@@ -90,9 +100,9 @@ impl Zygote {
         if pid == 0 {
             // SAFETY: in the child; `prog` points into this address space's
             // copy of the filter, which the zygote never frees.
-            unsafe { zygote_main(fds[1], &prog) }
+            unsafe { zygote_main(fds[1], own_ns.as_raw_fd(), &prog) }
         }
-        drop(theirs);
+        drop((theirs, own_ns));
         Ok(Zygote {
             pid: pid as i32,
             sock: ours,
@@ -193,7 +203,7 @@ impl Zygote {
 ///
 /// # Safety
 /// Must run only in a freshly forked child of the tracer thread.
-unsafe fn zygote_main(sock: i32, prog: *const libc::sock_fprog) -> ! {
+unsafe fn zygote_main(sock: i32, own_ns: i32, prog: *const libc::sock_fprog) -> ! {
     // SAFETY (whole function): raw syscalls on memory this child owns.
     unsafe {
         libc::syscall(
@@ -215,21 +225,19 @@ unsafe fn zygote_main(sock: i32, prog: *const libc::sock_fprog) -> ! {
             0usize,
             8usize,
         );
+        // Keep the socket and the pid namespace FD (moved right above the
+        // socket); close everything else. The namespace new children are
+        // created in is per process, and new trees must stay children of
+        // the zygote's own: `join_and_spawn` returns to it.
+        let own_ns = if own_ns == sock + 1 {
+            own_ns
+        } else {
+            libc::syscall(libc::SYS_dup3, own_ns, sock + 1, libc::O_CLOEXEC) as i32
+        };
         if sock > 0 {
             libc::syscall(libc::SYS_close_range, 0u32, (sock - 1) as u32, 0u32);
         }
-        libc::syscall(libc::SYS_close_range, (sock + 1) as u32, u32::MAX, 0u32);
-        // Its own pid namespace, to return to after creating a stub in
-        // another tree's (the namespace new children are created in is
-        // per process, and new trees must stay children of this one). The
-        // FD is opened while the host's /proc is still visible: the zygote
-        // is forked before the sentry pivots.
-        let own_ns = libc::syscall(
-            libc::SYS_openat,
-            libc::AT_FDCWD,
-            c"/proc/self/ns/pid".as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        ) as i32;
+        libc::syscall(libc::SYS_close_range, (sock + 2) as u32, u32::MAX, 0u32);
         loop {
             let (n, byte, fd) = receive_request(sock);
             if n == 0 {
