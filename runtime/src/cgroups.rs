@@ -525,9 +525,10 @@ impl Cgroup {
 
     /// Writes `resources` into the cgroup's files.
     pub fn apply(&self, resources: &LinuxResources) -> Result<(), Error> {
+        let normalized = zero_is_unset(resources);
         match self.version {
-            Version::V1 => self.apply_v1(resources)?,
-            Version::V2 => self.apply_v2(resources)?,
+            Version::V1 => self.apply_v1(&normalized)?,
+            Version::V2 => self.apply_v2(&normalized)?,
         }
         let ignored = [
             ("blockIO", resources.block_io().is_some()),
@@ -852,6 +853,32 @@ fn max_or(value: i64) -> String {
     } else {
         value.to_string()
     }
+}
+
+/// `resources` with the zero values runc reads as "not set" (Docker sends
+/// `"shares": 0`, `"limit": 0`, ...) removed.
+fn zero_is_unset(resources: &LinuxResources) -> LinuxResources {
+    let mut r = resources.clone();
+    if let Some(mut m) = *r.memory() {
+        m.set_limit(m.limit().filter(|&v| v != 0));
+        m.set_reservation(m.reservation().filter(|&v| v != 0));
+        m.set_swap(m.swap().filter(|&v| v != 0));
+        r.set_memory(Some(m));
+    }
+    if let Some(mut c) = r.cpu().clone() {
+        c.set_shares(c.shares().filter(|&v| v != 0));
+        c.set_quota(c.quota().filter(|&v| v != 0));
+        c.set_period(c.period().filter(|&v| v != 0));
+        c.set_realtime_period(c.realtime_period().filter(|&v| v != 0));
+        c.set_realtime_runtime(c.realtime_runtime().filter(|&v| v != 0));
+        c.set_cpus(c.cpus().clone().filter(|v| !v.is_empty()));
+        c.set_mems(c.mems().clone().filter(|v| !v.is_empty()));
+        r.set_cpu(Some(c));
+    }
+    if r.pids().is_some_and(|p| p.limit() == 0) {
+        r.set_pids(None);
+    }
+    r
 }
 
 /// v1 `cpu.shares` (2..262144) to v2 `cpu.weight` (1..10000), mapping the
@@ -1360,6 +1387,22 @@ fn write_checked(dir: &Path, file: &str, value: &str) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn zeros_are_unset_as_runc_reads_them() {
+        let r: LinuxResources = serde_json::from_str(
+            r#"{"memory":{"limit":0,"swap":0},"cpu":{"shares":0,"quota":0,"period":0,"cpus":""},"pids":{"limit":0}}"#,
+        )
+        .unwrap();
+        let n = zero_is_unset(&r);
+        let m = n.memory().as_ref().unwrap();
+        assert_eq!((m.limit(), m.swap()), (None, None));
+        let c = n.cpu().as_ref().unwrap();
+        assert_eq!((c.shares(), c.quota(), c.period()), (None, None, None));
+        assert_eq!(c.cpus(), &None);
+        assert!(n.pids().is_none());
+    }
+
     use super::*;
 
     fn abs(p: &str) -> Target {
