@@ -171,6 +171,9 @@ pub mod support {
             entry,
             stack_pointer: sp,
             name: b"test".to_vec(),
+            // No layout: the host keeps the stub's (the platform treats
+            // setting it as best effort).
+            layout: Default::default(),
         }
     }
 

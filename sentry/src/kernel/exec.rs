@@ -6,7 +6,7 @@ use super::task::Task;
 use super::{BootError, Kernel};
 use crate::errno::{Errno, SysError, SysResult};
 use crate::loader::{self, ExecFile, ExecRequest, Resolver, StackSpec};
-use crate::platform::{host_auxval, ExecCall, Image, Mapping, Prot};
+use crate::platform::{host_auxval, ExecCall, Image, Mapping, MmLayout, Prot};
 use crate::return_errno;
 use crate::vfs::creds::check;
 use crate::vfs::{Access, At, FileOps, FileType, FsContext};
@@ -152,6 +152,15 @@ fn stack_top(reserved: &[(u64, u64)]) -> u64 {
     }
 }
 
+/// The address range covered by the `maps` whose protection `pick`s, or
+/// `None` if none does.
+fn span(maps: &[Mapping], pick: impl Fn(Prot) -> bool) -> Option<(u64, u64)> {
+    maps.iter()
+        .filter(|m| pick(m.prot))
+        .map(|m| (m.addr, m.addr + m.len))
+        .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
+}
+
 /// Replaces `task`'s program with the one at `path`. On an error before the
 /// old image is gone, the task carries on (the caller fails its `execve`).
 pub fn exec(
@@ -189,6 +198,10 @@ pub fn exec(
         _ => resolver.opened(&loaded.argv[0])?,
     };
     let mut maps = mappings(&exe_file, &loaded.executable)?;
+    let code = span(&maps, |p| p.0 & Prot::EXEC.0 != 0)
+        .or_else(|| span(&maps, |_| true))
+        .unwrap_or_default();
+    let data = span(&maps, |p| p.0 & Prot::WRITE.0 != 0).unwrap_or((code.1, code.1));
     if let (Some(interp), Some(ipath)) = (&loaded.interpreter, &loaded.interpreter_path) {
         maps.extend(mappings(&resolver.opened(ipath)?, interp)?);
     }
@@ -240,6 +253,22 @@ pub fn exec(
         entry: loaded.entry,
         stack_pointer: stack.sp,
         name: name[..name.len().min(15)].to_vec(),
+        layout: MmLayout {
+            start_code: code.0,
+            end_code: code.1,
+            start_data: data.0,
+            end_data: data.1,
+            start_brk: loaded.brk,
+            brk: loaded.brk,
+            start_stack: stack.sp,
+            arg_start: args.0,
+            arg_end: args.1,
+            env_start: env.0,
+            env_end: env.1,
+            auxv: 0,
+            auxv_size: 0,
+            exe_fd: u32::MAX,
+        },
     };
     // What /proc shows about the process changes before the new program
     // runs its first instruction, as with Linux's exec; restored if the

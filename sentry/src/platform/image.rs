@@ -54,6 +54,35 @@ pub struct Image {
     /// at exec, so host tools (`ps`, `podman top`) name the program rather
     /// than the stub.
     pub name: Vec<u8>,
+    /// The layout the host kernel keeps for the address space: the heap
+    /// (`brk`) starts where Linux's exec would put it, and host tools read
+    /// the command line and environment from the new stack.
+    pub layout: MmLayout,
+}
+
+/// The address-space layout the host kernel records for a process (what
+/// `prctl(PR_SET_MM_MAP)` takes; no privilege is needed without an
+/// executable file to change). Every address must be a mappable user
+/// address, each range ordered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, zerocopy::IntoBytes, zerocopy::Immutable)]
+#[repr(C)]
+pub struct MmLayout {
+    pub start_code: u64,
+    pub end_code: u64,
+    pub start_data: u64,
+    pub end_data: u64,
+    pub start_brk: u64,
+    pub brk: u64,
+    pub start_stack: u64,
+    pub arg_start: u64,
+    pub arg_end: u64,
+    pub env_start: u64,
+    pub env_end: u64,
+    /// `auxv` pointer and size (0: unchanged), and the executable file
+    /// (`u32::MAX`: unchanged).
+    pub auxv: u64,
+    pub auxv_size: u32,
+    pub exe_fd: u32,
 }
 
 impl Image {

@@ -136,7 +136,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-pub use image::{Image, Mapping, Prot};
+pub use image::{Image, Mapping, MmLayout, Prot};
 pub use memory::{Memory, MemoryError};
 pub use notify::{Reply, ReplyError, SyscallTrap};
 pub use sys::{host_auxval, tgkill};
@@ -350,6 +350,20 @@ impl Platform {
     pub fn create_process(&self) -> Result<HostTid, PlatformError> {
         self.tracer.call(|reply| tracer::Command::CreateProcess {
             beside: None,
+            mount_proc: false,
+            reply,
+        })
+    }
+
+    /// Like [`Platform::create_process`], and the new tree's procfs is
+    /// mounted on `/proc` of the sentry's mount namespace (over the one
+    /// there, which must be fully visible), so that host tools entering
+    /// that namespace see the sandbox's processes by their sandbox pids.
+    /// Only for a sentry in a mount namespace of its own.
+    pub fn create_process_showing_proc(&self) -> Result<HostTid, PlatformError> {
+        self.tracer.call(|reply| tracer::Command::CreateProcess {
+            beside: None,
+            mount_proc: true,
             reply,
         })
     }
@@ -361,6 +375,7 @@ impl Platform {
     pub fn create_process_beside(&self, tree: HostTid) -> Result<HostTid, PlatformError> {
         self.tracer.call(|reply| tracer::Command::CreateProcess {
             beside: Some(tree),
+            mount_proc: false,
             reply,
         })
     }
