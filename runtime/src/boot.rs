@@ -194,7 +194,7 @@ pub fn jail_and_run(
     // The platform keeps a /proc FD for good (it maps stub ids to sandbox
     // ids through it): give it a procfs of the sentry's own pid namespace,
     // which shows the sentry and its stubs and nothing of the host.
-    mount_own_proc();
+    let own_proc = mount_own_proc();
 
     // The new root: an empty tmpfs, over a directory of the copied tree.
     mount(
@@ -205,6 +205,23 @@ pub fn jail_and_run(
         Some("size=4k,nr_inodes=8,mode=0555"),
     )
     .map_err(sys("mount the new root"))?;
+    // The new root's /proc: the sentry's procfs now, the sandbox's once
+    // init runs (see `Kernel::expose_processes`). A procfs can be mounted
+    // in a mount namespace only where one is fully visible already.
+    let proc_in_root = own_proc
+        && nix::unistd::mkdir(
+            &Path::new(NEW_ROOT).join("proc"),
+            nix::sys::stat::Mode::from_bits_truncate(0o555),
+        )
+        .is_ok()
+        && mount(
+            Some("/proc"),
+            &format!("{NEW_ROOT}/proc"),
+            None,
+            MsFlags::MS_BIND,
+            None,
+        )
+        .is_ok();
 
     // The kernel connects to the gofer, builds the sandbox's mounts and
     // starts the platform, which reads /proc/self/maps: so before the pivot.
@@ -237,6 +254,9 @@ pub fn jail_and_run(
 
     limit_capabilities(kept)?;
     nix::sys::prctl::set_no_new_privs().map_err(sys("set no_new_privs"))?;
+    if proc_in_root {
+        kernel.expose_processes();
+    }
 
     // The sentry's own filter, on every thread (the kernel's already run).
     // Stubs never inherit it: the platform's zygote, forked before this
@@ -320,11 +340,18 @@ pub fn kernel_capabilities(kept: &CapsHashSet) -> CapsHashSet {
 /// Mounts a procfs of the sentry's pid namespace over `/proc`. Where the
 /// host forbids it (a `/proc` with masked paths, as inside a container,
 /// makes a new procfs "too revealing"), the copied host `/proc` stays and
-/// the sentry can see the host's process list: logged, not fatal.
-fn mount_own_proc() {
+/// the sentry can see the host's process list: logged, not fatal. True
+/// when the sentry's own procfs is mounted.
+fn mount_own_proc() -> bool {
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    if let Err(e) = mount(Some("proc"), "/proc", Some("proc"), flags, None) {
-        tracing::warn!("cannot mount the sentry's own /proc ({e}); the host's stays visible to it");
+    match mount(Some("proc"), "/proc", Some("proc"), flags, None) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(
+                "cannot mount the sentry's own /proc ({e}); the host's stays visible to it"
+            );
+            false
+        }
     }
 }
 

@@ -262,6 +262,13 @@ fn ps_lists_the_host_pids_of_the_containers_processes() {
             "{p} is not a live process"
         );
     }
+    // Tools that enter the container's mount namespace through its pid
+    // (podman top) find its processes, by their sandbox pids, at /proc.
+    let init = std::fs::read(format!("/proc/{pid}/root/proc/1/cmdline")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&init).replace('\0', " "),
+        "sh -c sleep 100 & sleep 100 & wait "
+    );
     assert!(rt.out(&["kill", "--all", "p", "KILL"]).status.success());
     reap(pid);
     assert!(rt.out(&["delete", "p"]).status.success());

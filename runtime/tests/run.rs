@@ -217,9 +217,24 @@ fn the_sentry_is_isolated_from_the_host() {
         Some("1")
     );
 
-    // Its root is an empty, read-only tmpfs, the only mount it has.
-    let root = fs::read_dir(format!("/proc/{pid}/root")).unwrap().count();
-    assert_eq!(root, 0, "the sentry's root is not empty");
+    // Its root is a read-only tmpfs holding only /proc, where the
+    // container's processes are shown (for host tools such as podman top
+    // that enter the sentry's mount namespace) and nothing else.
+    let root: Vec<String> = fs::read_dir(format!("/proc/{pid}/root"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(root, ["proc"], "the sentry's root holds more than /proc");
+    let shown: Vec<String> = fs::read_dir(format!("/proc/{pid}/root/proc"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.parse::<u32>().is_ok())
+        .collect();
+    assert_eq!(
+        shown,
+        ["1"],
+        "the sentry's /proc shows more than the container"
+    );
     let host_root = fs::metadata("/").unwrap();
     let sentry_root = fs::metadata(format!("/proc/{pid}/root/")).unwrap();
     use std::os::unix::fs::MetadataExt;
@@ -229,7 +244,6 @@ fn the_sentry_is_isolated_from_the_host() {
     );
     let mounts = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
     let lines: Vec<&str> = mounts.lines().collect();
-    assert_eq!(lines.len(), 1, "{mounts}");
     let fields: Vec<&str> = lines[0].split_whitespace().collect();
     assert_eq!(
         (fields[4], fields[5].split(',').next()),
@@ -237,6 +251,17 @@ fn the_sentry_is_isolated_from_the_host() {
         "{mounts}"
     );
     assert!(lines[0].contains(" - tmpfs "), "{mounts}");
+    // The rest: the sentry's procfs and the container's over it, both
+    // without setuid, devices or exec.
+    assert_eq!(lines.len(), 3, "{mounts}");
+    for line in &lines[1..] {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields[4], "/proc", "{mounts}");
+        assert!(line.contains(" - proc "), "{mounts}");
+        for flag in ["nosuid", "nodev", "noexec"] {
+            assert!(fields[5].split(',').any(|f| f == flag), "{mounts}");
+        }
+    }
 
     // The main thread holds only ptrace and the directfs file
     // capabilities; the kernel's threads also CAP_SYS_ADMIN (the platform

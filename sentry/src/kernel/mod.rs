@@ -71,6 +71,9 @@ pub struct Kernel {
     control: Mutex<Option<Sender<Control>>>,
     exit: Mutex<Option<SandboxExit>>,
     exited: Condvar,
+    /// Show the sandbox's processes at the sentry's own `/proc` once init
+    /// exists (see [`Kernel::expose_processes`]).
+    expose_processes: std::sync::atomic::AtomicBool,
     /// Exits of processes started from outside (see [`Kernel::start`]) not
     /// yet collected by [`Kernel::wait_process`].
     exited_processes: Mutex<HashMap<Pid, ExitStatus>>,
@@ -215,6 +218,7 @@ impl Kernel {
             control: Mutex::new(None),
             exit: Mutex::new(None),
             exited: Condvar::new(),
+            expose_processes: std::sync::atomic::AtomicBool::new(false),
             exited_processes: Mutex::new(HashMap::new()),
             process_exited: Condvar::new(),
         });
@@ -303,7 +307,13 @@ impl Kernel {
     /// do, and their exits are kept for [`Kernel::wait_process`].
     pub fn start(self: &Arc<Kernel>, p: Prepared) -> Result<Pid, BootError> {
         let platform_err = |e: crate::platform::PlatformError| BootError::Platform(e.to_string());
+        let expose = self
+            .expose_processes
+            .load(std::sync::atomic::Ordering::Relaxed);
         let host = match self.group(1) {
+            None if lock(&self.exit).is_none() && expose => {
+                self.platform().create_process_showing_proc()
+            }
             None if lock(&self.exit).is_none() => self.platform().create_process(),
             Some(init) => self.platform().create_process_beside(init.host),
             None => return Err(BootError::Ended),
@@ -349,6 +359,16 @@ impl Kernel {
             });
         }
         Ok(pid)
+    }
+
+    /// Asks for a procfs of the sandbox's processes on the sentry's own
+    /// `/proc` once init starts: host tools that enter the sentry's mount
+    /// namespace to list a container's processes (`podman top`) then see
+    /// them as the container does. Only for a jailed sentry, in a mount
+    /// namespace of its own with a procfs at `/proc`.
+    pub fn expose_processes(&self) {
+        self.expose_processes
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Blocks until init has exited and the sandbox has ended; its status.

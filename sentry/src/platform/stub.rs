@@ -126,15 +126,21 @@ impl Zygote {
     /// With `pid_ns`, the stub joins that pid namespace (an existing tree's)
     /// instead of starting a new one: it is a process of that tree whose
     /// parent, the zygote, is outside it, as `runc exec` processes are.
+    ///
+    /// A new tree's first process with `mount_proc` mounts a procfs of its
+    /// namespace on `/proc` of the zygote's mount namespace before it is
+    /// confined (only for a sentry in a mount namespace of its own).
     pub fn fork_stub(
         &self,
         pid_ns: Option<BorrowedFd<'_>>,
+        mount_proc: bool,
     ) -> Result<(i32, OwnedFd), PlatformError> {
         let sock = self.sock.as_raw_fd();
+        let request: &[u8] = if mount_proc { b"P" } else { b"s" };
         let sent = match pid_ns {
             None => {
                 // SAFETY: sends one byte from a live buffer.
-                unsafe { libc::send(sock, b"s".as_ptr().cast(), 1, libc::MSG_NOSIGNAL) }
+                unsafe { libc::send(sock, request.as_ptr().cast(), 1, libc::MSG_NOSIGNAL) }
             }
             // SAFETY: raw sendmsg of one byte and one FD this process owns.
             Some(ns) => unsafe { send_with_fd(sock, b'j', ns.as_raw_fd()) },
@@ -255,11 +261,11 @@ unsafe fn zygote_main(sock: i32, own_ns: i32, prog: *const libc::sock_fprog) -> 
                     libc::syscall(libc::SYS_close, ns);
                     r
                 }
-                (_, fd) => {
+                (byte, fd) => {
                     if fd >= 0 {
                         libc::syscall(libc::SYS_close, fd);
                     }
-                    spawn_stub(prog, libc::CLONE_NEWPID)
+                    spawn_stub(prog, libc::CLONE_NEWPID, byte == b'P')
                 }
             };
             answer(sock, pid, ready_w);
@@ -277,7 +283,11 @@ unsafe fn zygote_main(sock: i32, own_ns: i32, prog: *const libc::sock_fprog) -> 
 ///
 /// # Safety
 /// Raw syscalls only; runs in the zygote.
-unsafe fn spawn_stub(prog: *const libc::sock_fprog, namespace: libc::c_int) -> (i32, i32) {
+unsafe fn spawn_stub(
+    prog: *const libc::sock_fprog,
+    namespace: libc::c_int,
+    mount_proc: bool,
+) -> (i32, i32) {
     // SAFETY (whole function): raw syscalls on memory this process owns.
     unsafe {
         let mut fds = [0i32; 2];
@@ -289,7 +299,7 @@ unsafe fn spawn_stub(prog: *const libc::sock_fprog, namespace: libc::c_int) -> (
         let flags = (namespace | libc::SIGCHLD) as libc::c_ulong;
         let pid = libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize);
         if pid == 0 {
-            stub_child(fds[0], prog)
+            stub_child(fds[0], prog, mount_proc)
         }
         let err = *libc::__errno_location();
         libc::syscall(libc::SYS_close, fds[0]);
@@ -315,7 +325,7 @@ unsafe fn join_and_spawn(prog: *const libc::sock_fprog, ns: i32, own_ns: i32) ->
         if libc::syscall(libc::SYS_setns, ns, libc::CLONE_NEWPID) != 0 {
             return (-*libc::__errno_location(), -1);
         }
-        let r = spawn_stub(prog, 0);
+        let r = spawn_stub(prog, 0, false);
         if libc::syscall(libc::SYS_setns, own_ns, libc::CLONE_NEWPID) != 0 {
             // New trees would nest in the joined one: better no zygote.
             libc::syscall(libc::SYS_exit_group, 1);
@@ -445,7 +455,7 @@ unsafe fn answer(sock: i32, pid: i32, fd: i32) {
 ///
 /// # Safety
 /// Must run only in a freshly cloned child of the zygote.
-unsafe fn stub_child(ready: i32, prog: *const libc::sock_fprog) -> ! {
+unsafe fn stub_child(ready: i32, prog: *const libc::sock_fprog, mount_proc: bool) -> ! {
     // SAFETY (whole function): raw syscalls on memory this child owns.
     unsafe {
         // Die with the zygote, which dies with the tracer thread (EXITKILL
@@ -465,6 +475,21 @@ unsafe fn stub_child(ready: i32, prog: *const libc::sock_fprog) -> ! {
         }
         // The stub's host fd table must hold nothing the app could use.
         libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+        if mount_proc {
+            // A new tree's first process shows its pid namespace at the
+            // sentry's /proc (a procfs shows the namespace of whoever
+            // mounts it), for host tools that enter the sentry's mount
+            // namespace to list the sandbox's processes. Best effort.
+            let flags = (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as libc::c_ulong;
+            libc::syscall(
+                libc::SYS_mount,
+                c"proc".as_ptr(),
+                c"/proc".as_ptr(),
+                c"proc".as_ptr(),
+                flags,
+                std::ptr::null::<libc::c_void>(),
+            );
+        }
         let addr = libc::syscall(
             libc::SYS_mmap,
             TRAMPOLINE_ADDR,

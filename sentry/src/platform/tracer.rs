@@ -23,7 +23,7 @@ use super::stub::{self, SCRATCH_ADDR, TRAMPOLINE_INT3, TRAMPOLINE_SYSCALL};
 use super::sys::*;
 use super::{
     CloneKind, Event, EventSink, ExecCall, ExitStatus, HostSignal, HostTid, Image, Memory,
-    PlatformConfig, PlatformError, TRAMPOLINE_ADDR, TRAMPOLINE_LEN,
+    MmLayout, PlatformConfig, PlatformError, TRAMPOLINE_ADDR, TRAMPOLINE_LEN,
 };
 
 type Result<T> = std::result::Result<T, PlatformError>;
@@ -34,6 +34,8 @@ pub enum Command {
         /// A process whose pid namespace the new one joins; a new tree
         /// without one.
         beside: Option<HostTid>,
+        /// A new tree shows its processes at the sentry's `/proc`.
+        mount_proc: bool,
         reply: SyncSender<Result<HostTid>>,
     },
     InstallImage {
@@ -464,8 +466,12 @@ impl Tracer {
                 .pop_front();
             let Some(cmd) = cmd else { return };
             match cmd {
-                Command::CreateProcess { beside, reply } => {
-                    let _ = reply.send(self.create_process(beside));
+                Command::CreateProcess {
+                    beside,
+                    mount_proc,
+                    reply,
+                } => {
+                    let _ = reply.send(self.create_process(beside, mount_proc));
                 }
                 Command::InstallImage { tid, image, reply } => {
                     let _ = reply.send(self.install_image(tid.0, &image));
@@ -861,12 +867,13 @@ impl Tracer {
 
     // ---- stub creation ----
 
-    fn create_process(&mut self, beside: Option<HostTid>) -> Result<HostTid> {
+    fn create_process(&mut self, beside: Option<HostTid>, mount_proc: bool) -> Result<HostTid> {
         let (pid, ready) = match beside {
-            None => self.zygote.fork_stub(None)?,
+            None => self.zygote.fork_stub(None, mount_proc)?,
             Some(tree) => {
                 let ns = procfs::open_pid_ns(&self.handle.proc, tree)?;
-                self.zygote.fork_stub(Some(std::os::fd::AsFd::as_fd(&ns)))?
+                self.zygote
+                    .fork_stub(Some(std::os::fd::AsFd::as_fd(&ns)), false)?
             }
         };
         match self.bootstrap(pid, ready) {
@@ -1123,6 +1130,25 @@ impl Tracer {
             }
         }
 
+        // Best effort: without it (a kernel without checkpoint/restore, a
+        // layout it refuses) the heap stays where the stub's was and host
+        // tools show an empty command line; the program runs the same.
+        mem.write(SCRATCH_ADDR, &image.layout).map_err(fault)?;
+        let set = self.inject(
+            &mut inj,
+            libc::SYS_prctl,
+            [
+                libc::PR_SET_MM as u64,
+                libc::PR_SET_MM_MAP as u64,
+                SCRATCH_ADDR,
+                std::mem::size_of::<MmLayout>() as u64,
+                0,
+                0,
+            ],
+        )?;
+        if set != 0 {
+            tracing::debug!("PR_SET_MM_MAP for {tid}: {set}");
+        }
         reset_fpu(tid).map_err(os("SETFPREGS"))?;
         // SAFETY: all-zero is a valid user_regs_struct.
         let mut r: libc::user_regs_struct = unsafe { std::mem::zeroed() };
