@@ -136,15 +136,13 @@ impl Zygote {
         mount_proc: bool,
     ) -> Result<(i32, OwnedFd), PlatformError> {
         let sock = self.sock.as_raw_fd();
-        let request: &[u8] = if mount_proc { b"P" } else { b"s" };
-        let sent = match pid_ns {
-            None => {
-                // SAFETY: sends one byte from a live buffer.
-                unsafe { libc::send(sock, request.as_ptr().cast(), 1, libc::MSG_NOSIGNAL) }
-            }
-            // SAFETY: raw sendmsg of one byte and one FD this process owns.
-            Some(ns) => unsafe { send_with_fd(sock, b'j', ns.as_raw_fd()) },
+        let (request, fd): (&[u8], i32) = match pid_ns {
+            Some(ns) => (b"j", ns.as_raw_fd()),
+            None if mount_proc => (b"P", -1),
+            None => (b"s", -1),
         };
+        // SAFETY: raw sendmsg of one byte and (maybe) one FD it borrows.
+        let sent = unsafe { send_with_fd(sock, request, fd) };
         if sent != 1 {
             return Err(PlatformError::os("ask the zygote for a stub"));
         }
@@ -373,53 +371,32 @@ unsafe fn receive_request(sock: i32) -> (isize, u8, i32) {
     }
 }
 
-/// Sends `byte` with `fd` attached over `sock`; returns sendmsg's result.
-///
-/// # Safety
-/// Raw syscalls on FDs the caller owns.
-unsafe fn send_with_fd(sock: i32, byte: u8, fd: i32) -> isize {
-    let mut byte = byte;
-    let mut iov = libc::iovec {
-        iov_base: (&mut byte as *mut u8).cast(),
-        iov_len: 1,
-    };
-    let mut cmsg = [0u64; 3];
-    // SAFETY (whole block): as in `answer`.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cmsg.as_mut_ptr().cast();
-        msg.msg_controllen = libc::CMSG_SPACE(4) as usize;
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(4) as usize;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<i32>(), fd);
-        libc::syscall(
-            libc::SYS_sendmsg,
-            sock,
-            &msg as *const libc::msghdr,
-            libc::MSG_NOSIGNAL,
-        ) as isize
-    }
-}
-
 /// Sends the zygote's answer: `pid` (or `-errno`), with `fd` attached if it
 /// is not negative.
 ///
 /// # Safety
 /// Raw syscalls only; runs in the zygote.
 unsafe fn answer(sock: i32, pid: i32, fd: i32) {
-    let mut pid = pid;
+    // SAFETY: a raw sendmsg from this frame.
+    unsafe { send_with_fd(sock, &pid.to_ne_bytes(), fd) };
+}
+
+/// Sends `bytes` over `sock` with `fd` attached (`SCM_RIGHTS`) unless it
+/// is negative; returns sendmsg's result. Raw system calls only, so the
+/// zygote can use it as well as the tracer.
+///
+/// # Safety
+/// `sock` and `fd` must be FDs the caller owns.
+unsafe fn send_with_fd(sock: i32, bytes: &[u8], fd: i32) -> isize {
     let mut iov = libc::iovec {
-        iov_base: (&mut pid as *mut i32).cast(),
-        iov_len: 4,
+        iov_base: bytes.as_ptr() as *mut libc::c_void,
+        iov_len: bytes.len(),
     };
     // Room for one cmsghdr (16 bytes) and one int, 8-byte aligned.
     let mut cmsg = [0u64; 3];
     // SAFETY (whole block): an all-zero msghdr is valid; every pointer in it
-    // refers to this stack frame, and the CMSG helpers stay within `cmsg`.
+    // refers to this stack frame or `bytes` (only read), and the CMSG
+    // helpers stay within `cmsg`.
     unsafe {
         let mut msg: libc::msghdr = std::mem::zeroed();
         msg.msg_iov = &mut iov;
@@ -438,7 +415,7 @@ unsafe fn answer(sock: i32, pid: i32, fd: i32) {
             sock,
             &msg as *const libc::msghdr,
             libc::MSG_NOSIGNAL,
-        );
+        ) as isize
     }
 }
 
