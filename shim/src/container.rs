@@ -15,7 +15,6 @@ use std::time::SystemTime;
 use tokio::sync::watch;
 use vigil_runtime::container::Runtime;
 use vigil_runtime::control::{Client, ExecSpec};
-use vigil_runtime::state::Record;
 
 /// How a process ended: its status as a shell reports it, and when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,7 +87,10 @@ pub struct Container {
     pub bundle: PathBuf,
     /// The settings it was created with (its state root).
     pub runtime: Runtime,
-    pub record: Record,
+    /// Its state in `vigil_runtime`'s terms. Held open for the life of the
+    /// container: the control client reaches the sandbox's sockets through
+    /// this directory's FD.
+    pub sandbox: vigil_runtime::container::Container,
     pub client: Client,
     pub init: Process,
     pub execs: HashMap<String, Exec>,
@@ -119,7 +121,7 @@ impl Container {
 
     /// Whether the sandbox's cgroup is frozen (`Pause`).
     pub fn paused(&self) -> bool {
-        self.record.cgroup.as_ref().is_some_and(|c| {
+        self.sandbox.record.cgroup.as_ref().is_some_and(|c| {
             c.state()
                 .is_ok_and(|s| s != vigil_runtime::cgroups::FreezerState::Thawed)
         })

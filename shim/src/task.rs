@@ -94,7 +94,10 @@ impl TaskService {
     /// container's sentry, that container's init has ended.
     pub async fn child_exited(&self, pid: i32, status: i32) {
         let mut containers = self.inner.containers.lock().await;
-        let Some(c) = containers.values_mut().find(|c| c.record.sentry.pid == pid) else {
+        let Some(c) = containers
+            .values_mut()
+            .find(|c| c.sandbox.record.sentry.pid == pid)
+        else {
             // The gofer, or a sandbox deleted before it ran.
             return;
         };
@@ -159,7 +162,7 @@ impl TaskService {
             move || start_sandbox(&rt, &id, &bundle, &paths)
         })
         .await;
-        let (record, client, held) = match started {
+        let (sandbox, client, held) = match started {
             Ok(s) => s,
             Err(e) => {
                 if rootfs_mounted {
@@ -168,7 +171,7 @@ impl TaskService {
                 return Err(e);
             }
         };
-        let pid = record.sentry.pid;
+        let pid = sandbox.record.sentry.pid;
         let mut init = Process::new(req.paths.clone());
         init.host_pid = pid;
         init.held = held;
@@ -178,7 +181,7 @@ impl TaskService {
                 id: req.id.clone(),
                 bundle: req.bundle.clone(),
                 runtime: rt,
-                record,
+                sandbox,
                 client,
                 init,
                 execs: HashMap::new(),
@@ -230,7 +233,7 @@ impl TaskService {
             pid: c.init.host_pid as u32,
             ..Default::default()
         });
-        if let Some(cgroup) = c.record.cgroup.clone() {
+        if let Some(cgroup) = c.sandbox.record.cgroup.clone() {
             watch_oom(cgroup, id, &c.init, self.inner.events.clone());
         }
         Ok(c.init.host_pid as u32)
@@ -535,14 +538,14 @@ impl TaskService {
     }
 
     async fn stats(&self, id: &str) -> Result<StatsResponse> {
-        let cgroup = {
-            let containers = self.inner.containers.lock().await;
-            let c = containers.get(id).ok_or_else(|| not_found(id))?;
-            c.record
-                .cgroup
-                .clone()
-                .ok_or_else(|| Error::FailedPrecondition(format!("container {id} has no cgroup")))?
-        };
+        let cgroup =
+            {
+                let containers = self.inner.containers.lock().await;
+                let c = containers.get(id).ok_or_else(|| not_found(id))?;
+                c.sandbox.record.cgroup.clone().ok_or_else(|| {
+                    Error::FailedPrecondition(format!("container {id} has no cgroup"))
+                })?
+            };
         let any = blocking(move || {
             let stats = cgroup.stats().map_err(|e| Error::Internal(e.into()))?;
             let ooms = cgroup.oom_kill_count().unwrap_or(0);
@@ -561,7 +564,7 @@ impl TaskService {
         let containers = self.inner.containers.lock().await;
         let c = containers.get(id).ok_or_else(|| not_found(id))?;
         let cgroup =
-            c.record.cgroup.clone().ok_or_else(|| {
+            c.sandbox.record.cgroup.clone().ok_or_else(|| {
                 Error::FailedPrecondition(format!("container {id} has no cgroup"))
             })?;
         blocking(move || {
@@ -614,7 +617,7 @@ fn start_sandbox(
     bundle: &Path,
     paths: &Paths,
 ) -> Result<(
-    vigil_runtime::state::Record,
+    verbs::Container,
     vigil_runtime::control::Client,
     crate::stdio::Held,
 )> {
@@ -630,12 +633,12 @@ fn start_sandbox(
     // containerd's `delete` cleans up.
     let created =
         verbs::create_sandbox(rt, &args, stdio.fds(), true, true).map_err(create_error)?;
-    let record = created.keep();
-    let client = verbs::Container::load(rt, id)
+    created.keep();
+    let sandbox = verbs::Container::load(rt, id)
         .map_err(Error::runtime)
-        .and_then(|c| Ok(c.client()?));
-    match client {
-        Ok(client) => Ok((record, client, stdio.held)),
+        .and_then(|c| Ok((c.client()?, c)));
+    match sandbox {
+        Ok((client, sandbox)) => Ok((sandbox, client, stdio.held)),
         Err(e) => {
             let _ = verbs::delete(rt, id, true);
             Err(e)

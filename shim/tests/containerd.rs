@@ -1,0 +1,261 @@
+//! containerd drives `containerd-shim-vigil-v2` through `ctr`, as users do:
+//! every container must be served by the sentry (`uname -v` says vigil),
+//! and nothing of it may be left afterwards. Needs root, containerd and
+//! ctr.
+
+mod common;
+
+use common::{id, text, Containerd, IMAGE, RUNTIME};
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+#[test]
+fn run_prints_stdout_and_exits_with_the_status() {
+    let c = Containerd::start();
+    let id = id("run");
+    let out = c.ctr(&[
+        "run",
+        "--runtime",
+        RUNTIME,
+        "--rm",
+        IMAGE,
+        &id,
+        "sh",
+        "-c",
+        "uname -v; echo to-out; echo to-err >&2; exit 3",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("vigil"), "uname -v: {stdout:?}");
+    assert!(stdout.contains("to-out"), "{stdout:?}");
+    assert!(
+        text(&out.stderr).contains("to-err"),
+        "{:?}",
+        text(&out.stderr)
+    );
+    assert_eq!(out.exit, 3, "stderr: {}", text(&out.stderr));
+    c.assert_clean(&[&id]);
+}
+
+#[test]
+fn stdin_reaches_the_container() {
+    let c = Containerd::start();
+    let id = id("stdin");
+    // ctr 1.6 closes the task's stdin (CloseIO) only if its own stdin ends
+    // after the task exists: the writer stays open until the task runs.
+    let mut cmd = c.ctr_command(&[
+        "run",
+        "--runtime",
+        RUNTIME,
+        "--rm",
+        IMAGE,
+        &id,
+        "sh",
+        "-c",
+        "uname -v; tr a-z A-Z; exit 5",
+    ]);
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.wait_status(&id, "RUNNING");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"hello shim\n").unwrap();
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "ctr run did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("vigil"), "{stdout:?}");
+    assert!(stdout.contains("HELLO SHIM"), "{stdout:?}");
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    c.assert_clean(&[&id]);
+}
+
+#[test]
+fn exec_ps_and_kill() {
+    let c = Containerd::start();
+    let id = id("exec");
+    let run = c.ctr(&["run", "--runtime", RUNTIME, "-d", IMAGE, &id, "sleep", "60"]);
+    assert_eq!(run.exit, 0, "{}", text(&run.stderr));
+    c.wait_status(&id, "RUNNING");
+
+    let exec = c.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        &id,
+        "sh",
+        "-c",
+        "uname -v; exit 4",
+    ]);
+    assert!(
+        text(&exec.stdout).contains("vigil"),
+        "{:?}",
+        text(&exec.stdout)
+    );
+    assert_eq!(exec.exit, 4, "{}", text(&exec.stderr));
+
+    let detached = c.ctr(&["task", "exec", "-d", "--exec-id", "e2", &id, "sleep", "60"]);
+    assert_eq!(detached.exit, 0, "{}", text(&detached.stderr));
+    let ps = text(&c.ctr(&["task", "ps", &id]).stdout);
+    // The init and the exec'd sleep, by host pid; the exec named.
+    assert_eq!(ps.lines().count(), 3, "{ps}");
+    assert!(ps.contains("ExecID:e2"), "{ps}");
+
+    let kill = c.ctr(&["task", "kill", "-s", "KILL", "--exec-id", "e2", &id]);
+    assert_eq!(kill.exit, 0, "{}", text(&kill.stderr));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while text(&c.ctr(&["task", "ps", &id]).stdout).lines().count() != 2 {
+        assert!(Instant::now() < deadline, "the exec'd process did not die");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A process that is gone: NotFound, in runc's shim's words.
+    let again = c.ctr(&["task", "kill", "-s", "KILL", "--exec-id", "e2", &id]);
+    assert_ne!(again.exit, 0);
+    assert!(
+        text(&again.stderr).contains("not found"),
+        "{}",
+        text(&again.stderr)
+    );
+
+    let kill = c.ctr(&["task", "kill", "-s", "KILL", &id]);
+    assert_eq!(kill.exit, 0, "{}", text(&kill.stderr));
+    c.wait_status(&id, "STOPPED");
+    let rm = c.ctr(&["task", "rm", &id]);
+    assert_eq!(rm.exit, 0, "{}", text(&rm.stderr));
+    assert!(text(&rm.stdout).contains("137") || text(&rm.stderr).contains("137"));
+    let rm = c.ctr(&["containers", "rm", &id]);
+    assert_eq!(rm.exit, 0, "{}", text(&rm.stderr));
+    c.assert_clean(&[&id]);
+}
+
+#[test]
+fn pause_resume_and_metrics() {
+    let c = Containerd::start();
+    let id = id("pause");
+    let run = c.ctr(&["run", "--runtime", RUNTIME, "-d", IMAGE, &id, "sleep", "60"]);
+    assert_eq!(run.exit, 0, "{}", text(&run.stderr));
+    c.wait_status(&id, "RUNNING");
+
+    let pause = c.ctr(&["task", "pause", &id]);
+    assert_eq!(pause.exit, 0, "{}", text(&pause.stderr));
+    assert_eq!(c.status(&id), "PAUSED");
+    let resume = c.ctr(&["task", "resume", &id]);
+    assert_eq!(resume.exit, 0, "{}", text(&resume.stderr));
+    assert_eq!(c.status(&id), "RUNNING");
+    // Still serving: an exec after the resume.
+    let exec = c.ctr(&["task", "exec", "--exec-id", "e1", &id, "uname", "-v"]);
+    assert!(
+        text(&exec.stdout).contains("vigil"),
+        "{}",
+        text(&exec.stderr)
+    );
+
+    let metrics = c.ctr(&["task", "metrics", &id]);
+    assert_eq!(metrics.exit, 0, "{}", text(&metrics.stderr));
+    let table = text(&metrics.stdout);
+    // cgroup v1 or v2 names, by the host.
+    assert!(
+        table.contains("pids.current") || table.contains("pids"),
+        "{table}"
+    );
+    assert!(table.contains("memory"), "{table}");
+
+    c.remove(&id);
+    c.assert_clean(&[&id]);
+}
+
+#[test]
+fn runtime_options_come_from_the_config_file() {
+    let c = Containerd::start();
+    let id = id("options");
+    let logs = c.dir().join("logs");
+    let config = c.dir().join("vigil.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "binary_name = \"{}\"\n[vigil]\ndebug-log = \"{}\"\nstrace = true\nplatform = \"ptrace\"\n",
+            integration::harness::vigil_binary().display(),
+            logs.display()
+        ),
+    )
+    .unwrap();
+    let out = c.ctr(&[
+        "run",
+        "--runtime",
+        RUNTIME,
+        "--runtime-config-path",
+        config.to_str().unwrap(),
+        "--rm",
+        IMAGE,
+        &id,
+        "uname",
+        "-v",
+    ]);
+    assert_eq!(out.exit, 0, "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("vigil"));
+    let sentry_log = std::fs::read_to_string(logs.join(format!("{id}.sentry.log")))
+        .expect("the debug log the config asks for");
+    assert!(!sentry_log.is_empty());
+
+    // An option vigil does not have fails the create, with its name.
+    std::fs::write(&config, "[vigil]\nplatform = \"kvm\"\n").unwrap();
+    let bad = c.ctr(&[
+        "run",
+        "--runtime",
+        RUNTIME,
+        "--runtime-config-path",
+        config.to_str().unwrap(),
+        "--rm",
+        IMAGE,
+        &format!("{id}-bad"),
+        "true",
+    ]);
+    assert_ne!(bad.exit, 0);
+    assert!(
+        text(&bad.stderr).contains("platform"),
+        "{}",
+        text(&bad.stderr)
+    );
+    c.assert_clean(&[&id, &format!("{id}-bad")]);
+}
+
+#[test]
+fn a_dead_shim_is_cleaned_up() {
+    let c = Containerd::start();
+    let id = id("dead");
+    let run = c.ctr(&["run", "--runtime", RUNTIME, "-d", IMAGE, &id, "sleep", "60"]);
+    assert_eq!(run.exit, 0, "{}", text(&run.stderr));
+    c.wait_status(&id, "RUNNING");
+    let shim = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|cmd| {
+                let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                cmd.contains("containerd-shim-vigil-v2")
+                    && cmd.contains(&format!("-namespace {}", c.namespace))
+            })
+        })
+        .and_then(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .expect("the shim process");
+    // SAFETY: a plain kill of a process found above.
+    unsafe { libc::kill(shim, libc::SIGKILL) };
+    // containerd runs `containerd-shim-vigil-v2 delete`, which kills the
+    // sandbox and removes its state.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !matches!(c.status(&id).as_str(), "STOPPED" | "") {
+        assert!(Instant::now() < deadline, "the task outlived its shim");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = c.ctr(&["task", "rm", "-f", &id]);
+    let _ = c.ctr(&["containers", "rm", &id]);
+    c.assert_clean(&[&id]);
+}
