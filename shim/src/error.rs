@@ -42,13 +42,11 @@ impl Error {
     /// the ones containerd's runc shim turns into codes get the same codes
     /// here.
     pub fn runtime(e: anyhow::Error) -> Error {
-        if let Some(c) = e.downcast_ref::<control::Error>() {
-            if let control::Error::Status { code, message } = c {
-                return Error::Sandbox {
-                    code: *code,
-                    message: message.clone(),
-                };
-            }
+        if let Some(control::Error::Status { code, message }) = e.downcast_ref::<control::Error>() {
+            return Error::Sandbox {
+                code: *code,
+                message: message.clone(),
+            };
         }
         let text = format!("{e:#}");
         if text.contains("container not running")
