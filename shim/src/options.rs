@@ -22,6 +22,10 @@ use vigil_runtime::sandbox::{Network, Options};
 /// Where state lives unless the options say otherwise; the namespace is
 /// appended, as containerd's runc shim does.
 pub const DEFAULT_ROOT: &str = "/run/vigil-shim";
+/// The state root a container's shim recorded in its bundle, for `delete`
+/// after that shim died.
+pub const ROOT_FILE: &str = "vigil-root";
+
 /// The name of the `vigil` binary looked for next to the shim, then on PATH.
 const VIGIL_BINARY: &str = "vigil";
 /// Annotations `dev.vigil.<key>` set sandbox option `<key>`.
@@ -243,10 +247,6 @@ fn default_binary() -> PathBuf {
         })
         .unwrap_or_else(|| PathBuf::from(VIGIL_BINARY))
 }
-
-/// The state root a container's shim recorded in its bundle, for `delete`
-/// after that shim died.
-pub const ROOT_FILE: &str = "vigil-root";
 
 #[cfg(test)]
 mod tests {

@@ -234,6 +234,12 @@ fn a_dead_shim_is_cleaned_up() {
     let run = c.ctr(&["run", "--runtime", RUNTIME, "-d", IMAGE, &id, "sleep", "60"]);
     assert_eq!(run.exit, 0, "{}", text(&run.stderr));
     c.wait_status(&id, "RUNNING");
+    let uname = c.ctr(&["task", "exec", "--exec-id", "u", &id, "uname", "-v"]);
+    assert!(
+        text(&uname.stdout).contains("vigil"),
+        "{}",
+        text(&uname.stderr)
+    );
     let shim = std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
