@@ -10,6 +10,7 @@
 use crate::stdio::{Held, Paths};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::sync::watch;
@@ -99,6 +100,8 @@ pub struct Container {
     /// The tasks that wait for exec'd processes: the init's exit is
     /// published after theirs.
     pub exec_waiters: Vec<tokio::task::JoinHandle<()>>,
+    /// The sandbox cgroup's OOM kills already published as `TaskOOM`.
+    pub oom_kills: Arc<AtomicU64>,
 }
 
 impl Container {

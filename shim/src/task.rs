@@ -39,6 +39,7 @@ use containerd_shim::util::{convert_to_any, convert_to_timestamp};
 use containerd_shim::{Task, TtrpcContext, TtrpcResult};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -106,10 +107,20 @@ impl TaskService {
         let phase = c.init.phase.clone();
         let id = c.id.clone();
         let events = self.inner.events.clone();
+        let oom = c
+            .sandbox
+            .record
+            .cgroup
+            .clone()
+            .map(|cg| (cg, c.oom_kills.clone()));
         drop(containers);
         tokio::spawn(async move {
             for waiter in waiters {
                 let _ = tokio::time::timeout(EXEC_EXIT_GRACE, waiter).await;
+            }
+            // An OOM kill that ended the init is seen here, before its exit.
+            if let Some((cgroup, seen)) = oom {
+                publish_new_ooms(&cgroup, &seen, &id, &events).await;
             }
             let exit = Exit::now(status);
             phase.send_replace(Phase::Exited(exit));
@@ -187,6 +198,7 @@ impl TaskService {
                 execs: HashMap::new(),
                 rootfs_mounted,
                 exec_waiters: Vec::new(),
+                oom_kills: Arc::default(),
             },
         );
         self.inner.events.send(TaskCreate {
@@ -234,7 +246,13 @@ impl TaskService {
             ..Default::default()
         });
         if let Some(cgroup) = c.sandbox.record.cgroup.clone() {
-            watch_oom(cgroup, id, &c.init, self.inner.events.clone());
+            watch_oom(
+                cgroup,
+                id,
+                &c.init,
+                c.oom_kills.clone(),
+                self.inner.events.clone(),
+            );
         }
         Ok(c.init.host_pid as u32)
     }
@@ -689,35 +707,46 @@ fn unmount_rootfs(bundle: &Path) {
     }
 }
 
-/// Publishes `TaskOOM` whenever the sandbox's OOM kill counter grows, until
-/// the init exits.
-fn watch_oom(cgroup: vigil_runtime::cgroups::Cgroup, id: &str, init: &Process, events: Events) {
+/// Publishes `TaskOOM` whenever the sandbox's OOM kill counter grows, while
+/// the init runs (its exit checks once more).
+fn watch_oom(
+    cgroup: vigil_runtime::cgroups::Cgroup,
+    id: &str,
+    init: &Process,
+    seen: Arc<AtomicU64>,
+    events: Events,
+) {
     let mut phase = init.phase.subscribe();
     let id = id.to_string();
     tokio::spawn(async move {
-        let cgroup = Arc::new(cgroup);
-        let count = |cgroup: Arc<vigil_runtime::cgroups::Cgroup>| async move {
-            tokio::task::spawn_blocking(move || cgroup.oom_kill_count().unwrap_or(0))
-                .await
-                .unwrap_or(0)
-        };
-        let mut seen = count(cgroup.clone()).await;
         let mut tick = tokio::time::interval(OOM_POLL);
         loop {
             tokio::select! {
-                _ = tick.tick() => {}
-                _ = phase.wait_for(|p| matches!(p, Phase::Exited(_))) => return,
-            }
-            let now = count(cgroup.clone()).await;
-            if now > seen {
-                seen = now;
-                events.send(TaskOOM {
-                    container_id: id.clone(),
-                    ..Default::default()
-                });
+                _ = tick.tick() => publish_new_ooms(&cgroup, &seen, &id, &events).await,
+                // The guard `wait_for` returns is dropped at once.
+                _ = async { phase.wait_for(|p| matches!(p, Phase::Exited(_))).await.is_ok() } => return,
             }
         }
     });
+}
+
+/// One `TaskOOM` if the OOM killer struck since `seen` was last updated.
+async fn publish_new_ooms(
+    cgroup: &vigil_runtime::cgroups::Cgroup,
+    seen: &AtomicU64,
+    id: &str,
+    events: &Events,
+) {
+    let cgroup = cgroup.clone();
+    let now = tokio::task::spawn_blocking(move || cgroup.oom_kill_count().unwrap_or(0))
+        .await
+        .unwrap_or(0);
+    if now > seen.fetch_max(now, Ordering::SeqCst) {
+        events.send(TaskOOM {
+            container_id: id.to_string(),
+            ..Default::default()
+        });
+    }
 }
 
 /// The RPC edge: protobuf in, plain calls, protobuf out.

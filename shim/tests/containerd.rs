@@ -265,3 +265,69 @@ fn a_dead_shim_is_cleaned_up() {
     let _ = c.ctr(&["containers", "rm", &id]);
     c.assert_clean(&[&id]);
 }
+
+#[test]
+fn an_oom_kill_is_published_before_the_exit() {
+    use std::io::BufRead;
+    let c = Containerd::start();
+    let id = id("oom");
+    let mut events = c
+        .ctr_command(&["events"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let reader = std::io::BufReader::new(events.stdout.take().unwrap());
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // `ctr events` subscribes on its own time: a namespace label it
+    // reports says it is listening.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    'subscribed: loop {
+        assert!(Instant::now() < deadline, "ctr events never listened");
+        let _ = c.ctr(&["namespaces", "label", &c.namespace, "probe=1"]);
+        while let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
+            if line.contains("/namespaces/update") {
+                break 'subscribed;
+            }
+        }
+    }
+    let out = c.ctr(&[
+        "run",
+        "--runtime",
+        RUNTIME,
+        "--memory-limit",
+        "16777216",
+        "--rm",
+        IMAGE,
+        &id,
+        "sh",
+        "-c",
+        "x=$(head -c 40000000 /dev/zero | tr '\\0' a); echo survived",
+    ]);
+    assert_eq!(out.exit, 137, "{}", text(&out.stderr));
+    // The container's delete comes last.
+    let mut topics = Vec::new();
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(10)) {
+        topics.extend(
+            line.split_whitespace()
+                .find(|w| w.starts_with("/tasks/"))
+                .map(str::to_string),
+        );
+        if line.contains("/containers/delete") {
+            break;
+        }
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    let oom = topics.iter().position(|t| t == "/tasks/oom");
+    let exit = topics.iter().position(|t| t == "/tasks/exit");
+    assert!(oom.is_some() && oom < exit, "{topics:?}");
+    c.assert_clean(&[&id]);
+}
