@@ -116,6 +116,14 @@ impl Shim for Service {
             tracing::warn!("unmount {}: {e}", rootfs.display());
         }
         let _ = std::fs::remove_file(bundle.join(ROOT_FILE));
+        // The dead daemon's sockets (unless a daemon of the same group
+        // still listens there).
+        if let Ok(address) = std::fs::read_to_string(bundle.join("address")) {
+            let base = address.strip_suffix(V2_SUFFIX).unwrap_or(&address);
+            for address in [base.to_string(), v2_address(base)] {
+                remove_dead_socket(address.trim_start_matches("unix://"));
+            }
+        }
         Ok(DeleteResponse {
             pid: pid as u32,
             // Killed, as far as anyone can tell.
@@ -164,6 +172,15 @@ impl Shim for Service {
             Err(e) => tracing::error!("serve the task v2 API: {e}"),
         }
         task
+    }
+}
+
+/// Removes the socket at `path` if nothing accepts connections on it.
+fn remove_dead_socket(path: &str) {
+    if let Err(e) = std::os::unix::net::UnixStream::connect(path) {
+        if e.kind() == std::io::ErrorKind::ConnectionRefused {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

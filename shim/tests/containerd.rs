@@ -14,10 +14,7 @@ use std::time::{Duration, Instant};
 fn run_prints_stdout_and_exits_with_the_status() {
     let c = Containerd::start();
     let id = id("run");
-    let out = c.ctr(&[
-        "run",
-        "--runtime",
-        RUNTIME,
+    let out = c.run(&[
         "--rm",
         IMAGE,
         &id,
@@ -43,17 +40,19 @@ fn stdin_reaches_the_container() {
     let id = id("stdin");
     // ctr 1.6 closes the task's stdin (CloseIO) only if its own stdin ends
     // after the task exists: the writer stays open until the task runs.
-    let mut cmd = c.ctr_command(&[
-        "run",
-        "--runtime",
-        RUNTIME,
-        "--rm",
-        IMAGE,
-        &id,
-        "sh",
-        "-c",
-        "uname -v; tr a-z A-Z; exit 5",
-    ]);
+    let mut cmd = c
+        .with_fifos(
+            &["run", "--runtime", RUNTIME],
+            &[
+                "--rm",
+                IMAGE,
+                &id,
+                "sh",
+                "-c",
+                "uname -v; tr a-z A-Z; exit 5",
+            ],
+        )
+        .command();
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -81,7 +80,7 @@ fn stdin_reaches_the_container() {
 fn exec_ps_and_kill() {
     let c = Containerd::start();
     let id = id("exec");
-    let run = c.ctr(&["run", "--runtime", RUNTIME, "-d", IMAGE, &id, "sleep", "60"]);
+    let run = c.run(&["-d", IMAGE, &id, "sleep", "60"]);
     assert_eq!(run.exit, 0, "{}", text(&run.stderr));
     c.wait_status(&id, "RUNNING");
 
@@ -102,7 +101,7 @@ fn exec_ps_and_kill() {
     );
     assert_eq!(exec.exit, 4, "{}", text(&exec.stderr));
 
-    let detached = c.ctr(&["task", "exec", "-d", "--exec-id", "e2", &id, "sleep", "60"]);
+    let detached = c.exec(&["-d", "--exec-id", "e2", &id, "sleep", "60"]);
     assert_eq!(detached.exit, 0, "{}", text(&detached.stderr));
     let ps = text(&c.ctr(&["task", "ps", &id]).stdout);
     // The init and the exec'd sleep, by host pid; the exec named.
@@ -140,7 +139,7 @@ fn exec_ps_and_kill() {
 fn pause_resume_and_metrics() {
     let c = Containerd::start();
     let id = id("pause");
-    let run = c.ctr(&["run", "--runtime", RUNTIME, "-d", IMAGE, &id, "sleep", "60"]);
+    let run = c.run(&["-d", IMAGE, &id, "sleep", "60"]);
     assert_eq!(run.exit, 0, "{}", text(&run.stderr));
     c.wait_status(&id, "RUNNING");
 
@@ -151,7 +150,7 @@ fn pause_resume_and_metrics() {
     assert_eq!(resume.exit, 0, "{}", text(&resume.stderr));
     assert_eq!(c.status(&id), "RUNNING");
     // Still serving: an exec after the resume.
-    let exec = c.ctr(&["task", "exec", "--exec-id", "e1", &id, "uname", "-v"]);
+    let exec = c.exec(&["--exec-id", "e1", &id, "uname", "-v"]);
     assert!(
         text(&exec.stdout).contains("vigil"),
         "{}",
@@ -176,8 +175,9 @@ fn pause_resume_and_metrics() {
 fn runtime_options_come_from_the_config_file() {
     let c = Containerd::start();
     let id = id("options");
-    let logs = c.dir().join("logs");
-    let config = c.dir().join("vigil.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let config = dir.path().join("vigil.toml");
     std::fs::write(
         &config,
         format!(
@@ -187,10 +187,7 @@ fn runtime_options_come_from_the_config_file() {
         ),
     )
     .unwrap();
-    let out = c.ctr(&[
-        "run",
-        "--runtime",
-        RUNTIME,
+    let out = c.run(&[
         "--runtime-config-path",
         config.to_str().unwrap(),
         "--rm",
@@ -207,10 +204,7 @@ fn runtime_options_come_from_the_config_file() {
 
     // An option vigil does not have fails the create, with its name.
     std::fs::write(&config, "[vigil]\nplatform = \"kvm\"\n").unwrap();
-    let bad = c.ctr(&[
-        "run",
-        "--runtime",
-        RUNTIME,
+    let bad = c.run(&[
         "--runtime-config-path",
         config.to_str().unwrap(),
         "--rm",
@@ -231,27 +225,16 @@ fn runtime_options_come_from_the_config_file() {
 fn a_dead_shim_is_cleaned_up() {
     let c = Containerd::start();
     let id = id("dead");
-    let run = c.ctr(&["run", "--runtime", RUNTIME, "-d", IMAGE, &id, "sleep", "60"]);
+    let run = c.run(&["-d", IMAGE, &id, "sleep", "60"]);
     assert_eq!(run.exit, 0, "{}", text(&run.stderr));
     c.wait_status(&id, "RUNNING");
-    let uname = c.ctr(&["task", "exec", "--exec-id", "u", &id, "uname", "-v"]);
+    let uname = c.exec(&["--exec-id", "u", &id, "uname", "-v"]);
     assert!(
         text(&uname.stdout).contains("vigil"),
         "{}",
         text(&uname.stderr)
     );
-    let shim = std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .find(|e| {
-            std::fs::read(e.path().join("cmdline")).is_ok_and(|cmd| {
-                let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-                cmd.contains("containerd-shim-vigil-v2")
-                    && cmd.contains(&format!("-namespace {}", c.namespace))
-            })
-        })
-        .and_then(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .expect("the shim process");
+    let shim = c.shim_pid(&id).expect("the shim process");
     // SAFETY: a plain kill of a process found above.
     unsafe { libc::kill(shim, libc::SIGKILL) };
     // containerd runs `containerd-shim-vigil-v2 delete`, which kills the
@@ -291,17 +274,14 @@ fn an_oom_kill_is_published_before_the_exit() {
     let deadline = Instant::now() + Duration::from_secs(10);
     'subscribed: loop {
         assert!(Instant::now() < deadline, "ctr events never listened");
-        let _ = c.ctr(&["namespaces", "label", &c.namespace, "probe=1"]);
+        let _ = c.ctr(&["namespaces", "label", "default", "probe=1"]);
         while let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
             if line.contains("/namespaces/update") {
                 break 'subscribed;
             }
         }
     }
-    let out = c.ctr(&[
-        "run",
-        "--runtime",
-        RUNTIME,
+    let out = c.run(&[
         "--memory-limit",
         "16777216",
         "--rm",
