@@ -238,7 +238,32 @@ impl TaskService {
             }
         }
         let client = c.client.clone();
-        blocking(move || client.start().map_err(Error::from)).await?;
+        if let Err(e) = blocking(move || Ok(client.start()?)).await {
+            // The sandbox does not outlive a failed start. Its end is
+            // waited for (with the table free for the exit monitor), so
+            // that the caller's next look sees the init stopped, as after a
+            // failed `runc start`, and can delete it.
+            let mut phase = c.init.phase.subscribe();
+            let sentry = c.sandbox.record.sentry;
+            drop(containers);
+            let _ = sentry.signal(libc::SIGKILL);
+            let ended = tokio::time::timeout(
+                EXEC_EXIT_GRACE,
+                phase.wait_for(|p| matches!(p, Phase::Exited(_))),
+            )
+            .await;
+            let status = match ended.as_ref().map(|p| p.as_deref().map(|p| *p)) {
+                Ok(Ok(Phase::Exited(exit))) => exit.status.to_string(),
+                _ => "unknown".into(),
+            };
+            return Err(match e {
+                // The sentry ended before it answered.
+                Error::Internal(_) => Error::FailedPrecondition(format!(
+                    "the sandbox ended while starting the container's init (exit status {status})"
+                )),
+                e => e,
+            });
+        }
         c.init.phase.send_replace(Phase::Running);
         self.inner.events.send(TaskStart {
             container_id: id.to_string(),
@@ -669,13 +694,11 @@ fn create_error(e: anyhow::Error) -> Error {
     match e.downcast_ref::<StateError>() {
         Some(StateError::Exists(_)) => Error::AlreadyExists(format!("{e:#}")),
         Some(StateError::InvalidId(_)) => Error::InvalidArgument(format!("{e:#}")),
-        _ => match e.downcast_ref::<verbs::InitFailed>() {
-            Some(failed) => Error::FailedPrecondition(format!(
-                "{e} (status {}); its stderr says why",
-                failed.status
-            )),
-            None => Error::Internal(e),
-        },
+        // The sentry's own reason (a missing program, a bad cwd).
+        _ if e.downcast_ref::<verbs::InitFailed>().is_some() => {
+            Error::FailedPrecondition(e.to_string())
+        }
+        _ => Error::Internal(e),
     }
 }
 

@@ -311,3 +311,21 @@ fn an_oom_kill_is_published_before_the_exit() {
     assert!(oom.is_some() && oom < exit, "{topics:?}");
     c.assert_clean(&[&id]);
 }
+
+#[test]
+fn a_missing_program_fails_the_run_and_leaves_nothing() {
+    let c = Containerd::start();
+    let id = id("nope");
+    let out = c.run(&["--rm", IMAGE, &id, "/nope"]);
+    assert_ne!(out.exit, 0);
+    // The sentry's reason, unless it ended before its answer left (then
+    // the shim says so).
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("\"/nope\": no such file") || stderr.contains("ended while starting"),
+        "{stderr}"
+    );
+    let containers = text(&c.ctr(&["containers", "ls", "-q"]).stdout);
+    assert!(!containers.contains(&id), "{containers}");
+    c.assert_clean(&[&id]);
+}
