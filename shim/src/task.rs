@@ -252,7 +252,7 @@ impl TaskService {
                 phase.wait_for(|p| matches!(p, Phase::Exited(_))),
             )
             .await;
-            let status = match ended.as_ref().map(|p| p.as_deref().map(|p| *p)) {
+            let status = match ended.as_ref().map(|p| p.as_deref().copied()) {
                 Ok(Ok(Phase::Exited(exit))) => exit.status.to_string(),
                 _ => "unknown".into(),
             };
