@@ -329,3 +329,49 @@ fn a_missing_program_fails_the_run_and_leaves_nothing() {
     assert!(!containers.contains(&id), "{containers}");
     c.assert_clean(&[&id]);
 }
+
+/// containerd 1.6 calls `containerd.task.v2.Task` on the address `start`
+/// printed; newer daemons call `containerd.task.v3.Task` on the crate's
+/// own socket. Both answer, for the same tasks.
+#[test]
+fn the_task_api_answers_as_v2_and_v3() {
+    use containerd_shim_protos::api::{ConnectRequest, ConnectResponse};
+    use containerd_shim_protos::protobuf::Message;
+    use containerd_shim_protos::ttrpc;
+
+    let c = Containerd::start();
+    let id = id("api");
+    let run = c.run(&["-d", IMAGE, &id, "sleep", "60"]);
+    assert_eq!(run.exit, 0, "{}", text(&run.stderr));
+    c.wait_status(&id, "RUNNING");
+    let v3 = c.shim_socket(&id).expect("the shim's -socket");
+    let connect = |address: &str, service: &str| -> ConnectResponse {
+        let client =
+            ttrpc::Client::connect(address).unwrap_or_else(|e| panic!("connect {address}: {e}"));
+        let req = ttrpc::Request {
+            service: service.into(),
+            method: "Connect".into(),
+            payload: ConnectRequest {
+                id: id.clone(),
+                ..Default::default()
+            }
+            .write_to_bytes()
+            .unwrap(),
+            timeout_nano: 5_000_000_000,
+            ..Default::default()
+        };
+        let resp = client
+            .request(req)
+            .unwrap_or_else(|e| panic!("{service}/Connect: {e}"));
+        ConnectResponse::parse_from_bytes(&resp.payload).unwrap()
+    };
+    let new = connect(&v3, "containerd.task.v3.Task");
+    let old = connect(&format!("{v3}-v2"), "containerd.task.v2.Task");
+    assert_ne!(new.task_pid, 0, "an answer, not an error status");
+    assert_eq!(new.task_pid, old.task_pid);
+    assert_eq!(new.shim_pid, old.shim_pid);
+    let listed = text(&c.ctr(&["task", "ls"]).stdout);
+    assert!(listed.contains(&new.task_pid.to_string()), "{listed}");
+    c.remove(&id);
+    c.assert_clean(&[&id]);
+}

@@ -110,6 +110,18 @@ impl Containerd {
             .map(|(pid, _)| pid)
     }
 
+    /// The `-socket` address containerd gave the shim serving `id`.
+    pub fn shim_socket(&self, id: &str) -> Option<String> {
+        let pid = self.shim_pid(id)?;
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let args: Vec<String> = String::from_utf8_lossy(&cmd)
+            .split('\0')
+            .map(str::to_string)
+            .collect();
+        let at = args.iter().position(|a| a == "-socket")?;
+        args.get(at + 1).cloned()
+    }
+
     /// Fails unless nothing of the containers `ids` is left: shim and
     /// sandbox processes, vigil state, cgroups. Shims leave asynchronously,
     /// so this waits a little.
