@@ -114,6 +114,7 @@ impl TaskService {
             .clone()
             .map(|cg| (cg, c.oom_kills.clone()));
         drop(containers);
+        let exit = Exit::now(status);
         tokio::spawn(async move {
             for waiter in waiters {
                 let _ = tokio::time::timeout(EXEC_EXIT_GRACE, waiter).await;
@@ -122,7 +123,6 @@ impl TaskService {
             if let Some((cgroup, seen)) = oom {
                 publish_new_ooms(&cgroup, &seen, &id, &events).await;
             }
-            let exit = Exit::now(status);
             phase.send_replace(Phase::Exited(exit));
             events.send(TaskExit {
                 container_id: id.clone(),
