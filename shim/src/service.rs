@@ -56,9 +56,17 @@ impl Shim for Service {
 
     async fn new(_runtime_id: &str, args: &Flags, _config: &mut Config) -> Self {
         // The daemon (no action) logs to containerd's log fifo in the
-        // bundle; `start` and `delete` to stderr, which containerd shows.
-        if args.action.is_empty() {
-            init_logging(args.debug);
+        // bundle; `delete` its warnings to stderr, which containerd logs.
+        // `start` logs nothing: containerd 1.6 reads its stderr together
+        // with the address on stdout.
+        match args.action.as_str() {
+            "" => init_logging(args.debug),
+            "delete" => tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_max_level(tracing::Level::WARN)
+                .with_writer(std::io::stderr)
+                .init(),
+            _ => {}
         }
         Service {
             id: args.id.clone(),
