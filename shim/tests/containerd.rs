@@ -330,14 +330,47 @@ fn a_missing_program_fails_the_run_and_leaves_nothing() {
     c.assert_clean(&[&id]);
 }
 
+/// A raw call of the shim's task API: the response payload, or the error
+/// status.
+fn call(
+    address: &str,
+    service: &str,
+    method: &str,
+    req: &dyn containerd_shim_protos::protobuf::MessageDyn,
+) -> Result<Vec<u8>, containerd_shim_protos::ttrpc::Error> {
+    use containerd_shim_protos::ttrpc;
+    let client =
+        ttrpc::Client::connect(address).unwrap_or_else(|e| panic!("connect {address}: {e}"));
+    let req = ttrpc::Request {
+        service: service.into(),
+        method: method.into(),
+        payload: req.write_to_bytes_dyn().unwrap(),
+        timeout_nano: 5_000_000_000,
+        ..Default::default()
+    };
+    client.request(req).map(|r| r.payload)
+}
+
+/// The error code of a failed call.
+fn code(result: Result<Vec<u8>, containerd_shim_protos::ttrpc::Error>) -> String {
+    match result {
+        Ok(_) => "OK".into(),
+        Err(containerd_shim_protos::ttrpc::Error::RpcStatus(s)) => format!("{:?}", s.code()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// containerd 1.6 calls `containerd.task.v2.Task` on the address `start`
 /// printed; newer daemons call `containerd.task.v3.Task` on the crate's
-/// own socket. Both answer, for the same tasks.
+/// own socket. Both answer, for the same tasks, with real error codes.
 #[test]
 fn the_task_api_answers_as_v2_and_v3() {
-    use containerd_shim_protos::api::{ConnectRequest, ConnectResponse};
+    use containerd_shim_protos::api::{
+        CheckpointTaskRequest, ConnectRequest, ConnectResponse, KillRequest, ResizePtyRequest,
+        UpdateTaskRequest,
+    };
+    use containerd_shim_protos::protobuf::well_known_types::any::Any;
     use containerd_shim_protos::protobuf::Message;
-    use containerd_shim_protos::ttrpc;
 
     let c = Containerd::start();
     let id = id("api");
@@ -345,33 +378,68 @@ fn the_task_api_answers_as_v2_and_v3() {
     assert_eq!(run.exit, 0, "{}", text(&run.stderr));
     c.wait_status(&id, "RUNNING");
     let v3 = c.shim_socket(&id).expect("the shim's -socket");
-    let connect = |address: &str, service: &str| -> ConnectResponse {
-        let client =
-            ttrpc::Client::connect(address).unwrap_or_else(|e| panic!("connect {address}: {e}"));
-        let req = ttrpc::Request {
-            service: service.into(),
-            method: "Connect".into(),
-            payload: ConnectRequest {
-                id: id.clone(),
-                ..Default::default()
-            }
-            .write_to_bytes()
-            .unwrap(),
-            timeout_nano: 5_000_000_000,
-            ..Default::default()
-        };
-        let resp = client
-            .request(req)
-            .unwrap_or_else(|e| panic!("{service}/Connect: {e}"));
-        ConnectResponse::parse_from_bytes(&resp.payload).unwrap()
+    let v2 = format!("{v3}-v2");
+    const V3: &str = "containerd.task.v3.Task";
+    const V2: &str = "containerd.task.v2.Task";
+
+    let connect = ConnectRequest {
+        id: id.clone(),
+        ..Default::default()
     };
-    let new = connect(&v3, "containerd.task.v3.Task");
-    let old = connect(&format!("{v3}-v2"), "containerd.task.v2.Task");
-    assert_ne!(new.task_pid, 0, "an answer, not an error status");
-    assert_eq!(new.task_pid, old.task_pid);
-    assert_eq!(new.shim_pid, old.shim_pid);
+    let connected = |address: &str, service: &str| {
+        let payload = call(address, service, "Connect", &connect)
+            .unwrap_or_else(|e| panic!("{service}/Connect: {e}"));
+        ConnectResponse::parse_from_bytes(&payload).unwrap()
+    };
+    let new = connected(&v3, V3);
+    let old = connected(&v2, V2);
+    assert_ne!(new.task_pid, 0);
+    assert_eq!((new.task_pid, new.shim_pid), (old.task_pid, old.shim_pid));
     let listed = text(&c.ctr(&["task", "ls"]).stdout);
     assert!(listed.contains(&new.task_pid.to_string()), "{listed}");
+
+    // Update applies resources to the sandbox's cgroup.
+    let limit = 96 * 1024 * 1024;
+    let update = UpdateTaskRequest {
+        id: id.clone(),
+        resources: Some(Any {
+            type_url: "opencontainers/runtime-spec/1/LinuxResources".into(),
+            value: format!(r#"{{"memory":{{"limit":{limit}}}}}"#).into_bytes(),
+            ..Default::default()
+        })
+        .into(),
+        ..Default::default()
+    };
+    assert_eq!(code(call(&v2, V2, "Update", &update)), "OK");
+    let v1 = format!("/sys/fs/cgroup/memory/default/{id}/memory.limit_in_bytes");
+    let v2_file = format!("/sys/fs/cgroup/default/{id}/memory.max");
+    let set = std::fs::read_to_string(&v1)
+        .or_else(|_| std::fs::read_to_string(&v2_file))
+        .expect("the sandbox's memory cgroup");
+    assert_eq!(set.trim(), limit.to_string());
+
+    let checkpoint = CheckpointTaskRequest {
+        id: id.clone(),
+        ..Default::default()
+    };
+    assert_eq!(
+        code(call(&v2, V2, "Checkpoint", &checkpoint)),
+        "UNIMPLEMENTED"
+    );
+    let resize = ResizePtyRequest {
+        id: id.clone(),
+        width: 80,
+        height: 24,
+        ..Default::default()
+    };
+    assert_eq!(code(call(&v2, V2, "ResizePty", &resize)), "UNIMPLEMENTED");
+    let kill = KillRequest {
+        id: "no-such-container".into(),
+        signal: 9,
+        ..Default::default()
+    };
+    assert_eq!(code(call(&v2, V2, "Kill", &kill)), "NOT_FOUND");
+
     c.remove(&id);
     c.assert_clean(&[&id]);
 }
