@@ -92,7 +92,7 @@ impl Shim for Service {
             write_str_to_file("address", &address).await?;
             return Ok(address);
         }
-        let v2 = format!("{address}{V2_SUFFIX}");
+        let v2 = v2_address(&address);
         write_str_to_file("address", &v2).await?;
         // The crate would answer in JSON, which containerd 1.6 takes for an
         // address; every legacy daemon reads a bare one.
