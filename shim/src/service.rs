@@ -25,7 +25,6 @@ use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::util::{read_spec, timestamp, write_str_to_file};
 use containerd_shim::{Config, DeleteResponse, Flags, StartOpts};
 use std::io::Write;
-use std::path::Path;
 use std::sync::Arc;
 
 /// Pod annotations that group containers into one shim (CRI's, CRI-O's).
@@ -129,7 +128,7 @@ impl Shim for Service {
         if let Ok(address) = std::fs::read_to_string(bundle.join("address")) {
             let base = address.strip_suffix(V2_SUFFIX).unwrap_or(&address);
             for address in [base.to_string(), v2_address(base)] {
-                remove_dead_socket(address.trim_start_matches("unix://"));
+                socket_in_use(address.trim_start_matches("unix://"));
             }
         }
         Ok(DeleteResponse {
@@ -174,7 +173,7 @@ impl Shim for Service {
         match serve_v2(&self.socket, &task).await {
             Ok(server) => {
                 if let Ok(mut slot) = self.v2_server.lock() {
-                    *slot = Some(server);
+                    *slot = server;
                 }
             }
             Err(e) => tracing::error!("serve the task v2 API: {e}"),
@@ -183,11 +182,16 @@ impl Shim for Service {
     }
 }
 
-/// Removes the socket at `path` if nothing accepts connections on it.
-fn remove_dead_socket(path: &str) {
-    if let Err(e) = std::os::unix::net::UnixStream::connect(path) {
-        if e.kind() == std::io::ErrorKind::ConnectionRefused {
-            let _ = std::fs::remove_file(path);
+/// Whether a daemon accepts connections at `path`. A socket file that
+/// nothing listens on any more is removed.
+fn socket_in_use(path: &str) -> bool {
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => true,
+        Err(e) => {
+            if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                let _ = std::fs::remove_file(path);
+            }
+            false
         }
     }
 }
@@ -196,13 +200,14 @@ fn v2_address(socket: &str) -> String {
     format!("{socket}{V2_SUFFIX}")
 }
 
-/// Serves `task` under the v2 service name next to the crate's socket.
-async fn serve_v2(socket: &str, task: &TaskService) -> Result<Server, String> {
+/// Serves `task` under the v2 service name next to the crate's socket,
+/// unless a daemon already does.
+async fn serve_v2(socket: &str, task: &TaskService) -> Result<Option<Server>, String> {
     let address = v2_address(socket);
-    let path = address.trim_start_matches("unix://");
-    // A socket left by a daemon of the same address that died.
-    if Path::new(path).exists() {
-        let _ = std::fs::remove_file(path);
+    // A live socket belongs to the daemon of this container's group, which
+    // this process (started for the group's next container) hands over to.
+    if socket_in_use(address.trim_start_matches("unix://")) {
+        return Ok(None);
     }
     let mut services = create_task(Arc::new(task.clone()));
     let service = services
@@ -214,7 +219,7 @@ async fn serve_v2(socket: &str, task: &TaskService) -> Result<Server, String> {
         .map_err(|e| format!("bind {address}: {e}"))?
         .register_service(services);
     server.start().await.map_err(|e| format!("start: {e}"))?;
-    Ok(server)
+    Ok(Some(server))
 }
 
 /// The daemon's log: containerd's `log` fifo in the bundle, where

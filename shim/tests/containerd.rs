@@ -443,3 +443,39 @@ fn the_task_api_answers_as_v2_and_v3() {
     c.remove(&id);
     c.assert_clean(&[&id]);
 }
+
+/// CRI marks a pod's containers with the pod's sandbox id: containerd
+/// then asks the shim of the first for the others, through the same
+/// address.
+#[test]
+fn containers_of_one_pod_share_a_shim() {
+    let c = Containerd::start();
+    let pod = id("pod");
+    let second = id("pod-b");
+    let group = format!("io.kubernetes.cri.sandbox-id={pod}");
+    for id in [&pod, &second] {
+        let run = c.run(&["-d", "--annotation", &group, IMAGE, id, "sleep", "60"]);
+        assert_eq!(run.exit, 0, "{id}: {}", text(&run.stderr));
+        c.wait_status(id, "RUNNING");
+    }
+    let exec = c.exec(&["--exec-id", "u", &second, "uname", "-v"]);
+    assert!(
+        text(&exec.stdout).contains("vigil"),
+        "{}",
+        text(&exec.stderr)
+    );
+    assert!(c.shim_pid(&pod).is_some(), "the pod's shim");
+    assert_eq!(c.shim_pid(&second), None, "a second shim");
+
+    // The shim stays for the container left, then goes with it.
+    c.remove(&second);
+    assert_eq!(c.status(&pod), "RUNNING");
+    let exec = c.exec(&["--exec-id", "u2", &pod, "uname", "-v"]);
+    assert!(
+        text(&exec.stdout).contains("vigil"),
+        "{}",
+        text(&exec.stderr)
+    );
+    c.remove(&pod);
+    c.assert_clean(&[&pod, &second]);
+}
