@@ -268,7 +268,7 @@ pub fn jail_and_run(
     // fails before the runtime is told the sandbox is ready, as `runc
     // create` fails.
     let init = kernel.prepare(cfg.init)?;
-    let (init, _server) = match control {
+    let (init, server) = match control {
         Some(c) => {
             let (waiting, now) = if c.wait_start {
                 (Some(init), None)
@@ -288,7 +288,11 @@ pub fn jail_and_run(
         // The runtime only waits for this; if it is gone, so is the point.
         let _ = rustix::io::write(&ready, &[READY]);
     }
-    Ok(kernel.wait())
+    let exit = kernel.wait();
+    if let Some(server) = server {
+        server.finish();
+    }
+    Ok(exit)
 }
 
 /// The sandbox's control sockets, inherited listening.

@@ -15,7 +15,7 @@ use crate::sandbox::{Lifecycle, Options, Sandbox};
 use crate::state::{self, HostProcess, Record, StateDir, CONTROL_SOCKET, FD_SOCKET};
 use anyhow::{anyhow, bail, Context};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -487,19 +487,25 @@ fn is_not_exist(e: &anyhow::Error) -> bool {
 
 /// The host pids of the container's processes (`vigil ps --format json`).
 pub fn host_pids(rt: &Runtime, id: &str) -> anyhow::Result<Vec<i32>> {
+    let mut pids: Vec<i32> = process_pids(rt, id)?.into_iter().map(|(_, h)| h).collect();
+    pids.sort_unstable();
+    Ok(pids)
+}
+
+/// The container's processes, each as (its pid in the sandbox, its host
+/// pid).
+pub fn process_pids(rt: &Runtime, id: &str) -> anyhow::Result<Vec<(i32, i32)>> {
     let c = Container::load(rt, id)?;
     c.require_live()?;
     let processes = c.client()?.processes()?;
     // The sentry knows them by their ids in its own pid namespace; find the
     // host processes under the sentry that carry those ids.
-    let wanted: HashSet<i32> = processes.iter().map(|p| p.host_pid).collect();
-    let mut pids: Vec<i32> = descendants(c.record.sentry.pid)
+    let by_sentry_pid: HashMap<i32, i32> = processes.iter().map(|p| (p.host_pid, p.pid)).collect();
+    Ok(descendants(c.record.sentry.pid)
         .into_iter()
-        .filter(|(_, nspid)| nspid.len() >= 3 && wanted.contains(&nspid[1]))
-        .map(|(pid, _)| pid)
-        .collect();
-    pids.sort_unstable();
-    Ok(pids)
+        .filter(|(_, nspid)| nspid.len() >= 3)
+        .filter_map(|(pid, nspid)| by_sentry_pid.get(&nspid[1]).map(|&inner| (inner, pid)))
+        .collect())
 }
 
 /// Host processes below `root`, each with its `NSpid` list.
@@ -677,8 +683,9 @@ fn forward_and_wait(client: &Client, pid: i32) -> anyhow::Result<Exit> {
         .map_err(Into::into)
 }
 
-/// The request for an OCI process.
-fn exec_spec(p: &oci_spec::runtime::Process) -> control::ExecSpec {
+/// The control API's request for an OCI process (`exec`, and the shim's
+/// exec processes).
+pub fn exec_spec(p: &oci_spec::runtime::Process) -> control::ExecSpec {
     let user = p.user();
     let caps = p
         .capabilities()

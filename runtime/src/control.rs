@@ -23,12 +23,19 @@ use sentry::kernel::{Kernel, Prepared};
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use ttrpc::{Code, TtrpcContext};
 
 /// How long handed-over FDs wait for the request that names them.
 pub const FD_TTL: Duration = Duration::from_secs(60);
+/// How long an ended sandbox still lets requests being answered finish
+/// ([`Server::finish`]).
+const FINISH_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long an answer takes from its handler to the socket: ttrpc writes it
+/// on a thread of its own.
+const ANSWER_WRITE: Duration = Duration::from_millis(10);
 /// Length of a hand-over token.
 const TOKEN_LEN: usize = 16;
 /// The most FDs one hand-over carries (stdin, stdout, stderr).
@@ -79,11 +86,37 @@ pub struct Service {
     /// The container's init, prepared at boot, until `Start` takes it.
     init: Mutex<Option<Prepared>>,
     stash: Arc<FdStash>,
+    answering: Arc<Answering>,
+}
+
+/// The requests being handled, and when the last handler returned.
+#[derive(Default)]
+struct Answering {
+    count: AtomicUsize,
+    last: Mutex<Option<Instant>>,
+}
+
+impl Answering {
+    fn begin(&self) -> Handling<'_> {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        Handling(self)
+    }
+}
+
+/// One request being handled, until its handler returns.
+struct Handling<'a>(&'a Answering);
+
+impl Drop for Handling<'_> {
+    fn drop(&mut self) {
+        *sentry::sync::lock(&self.0.last) = Some(Instant::now());
+        self.0.count.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The running server; dropping it stops serving.
 pub struct Server {
     _ttrpc: ttrpc::Server,
+    answering: Arc<Answering>,
 }
 
 impl Server {
@@ -97,10 +130,12 @@ impl Server {
         fds: OwnedFd,
     ) -> Result<Server, ttrpc::Error> {
         let stash = Arc::new(FdStash::default());
+        let answering = Arc::new(Answering::default());
         let service = Service {
             kernel,
             init: Mutex::new(init),
             stash: stash.clone(),
+            answering: answering.clone(),
         };
         std::thread::Builder::new()
             .name("control-fds".into())
@@ -110,7 +145,28 @@ impl Server {
             .add_listener(control.into_raw_fd())?
             .register_service(create_sandbox(Arc::new(service)));
         server.start()?;
-        Ok(Server { _ttrpc: server })
+        Ok(Server {
+            _ttrpc: server,
+            answering,
+        })
+    }
+
+    /// Once the sandbox has ended: waits (briefly) for the requests being
+    /// handled and for their answers to be written, before the process
+    /// exits with them. The `Start` of an init that ends at once would
+    /// otherwise never be answered, and the caller could not tell a failed
+    /// start from a short-lived container.
+    pub fn finish(self) {
+        let deadline = Instant::now() + FINISH_TIMEOUT;
+        while self.answering.count.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let last = *sentry::sync::lock(&self.answering.last);
+        if let Some(wait) =
+            last.and_then(|t| (t + ANSWER_WRITE).checked_duration_since(Instant::now()))
+        {
+            std::thread::sleep(wait);
+        }
     }
 }
 
@@ -168,6 +224,7 @@ fn status(code: Code, msg: impl ToString) -> ttrpc::Error {
 
 impl Sandbox for Service {
     fn start(&self, _: &TtrpcContext, _: StartRequest) -> ttrpc::Result<StartResponse> {
+        let _handling = self.answering.begin();
         let init = sentry::sync::lock(&self.init).take().ok_or_else(|| {
             status(
                 Code::FAILED_PRECONDITION,
@@ -185,6 +242,7 @@ impl Sandbox for Service {
     }
 
     fn exec(&self, _: &TtrpcContext, req: ExecRequest) -> ttrpc::Result<ExecResponse> {
+        let _handling = self.answering.begin();
         if self.kernel.group(1).is_none() {
             return Err(status(Code::FAILED_PRECONDITION, "container not running"));
         }
@@ -232,6 +290,7 @@ impl Sandbox for Service {
     }
 
     fn signal(&self, _: &TtrpcContext, req: SignalRequest) -> ttrpc::Result<Empty> {
+        let _handling = self.answering.begin();
         if !(1..=64).contains(&req.signal) {
             return Err(status(
                 Code::INVALID_ARGUMENT,
@@ -257,6 +316,7 @@ impl Sandbox for Service {
     }
 
     fn wait(&self, _: &TtrpcContext, req: WaitRequest) -> ttrpc::Result<WaitResponse> {
+        let _handling = self.answering.begin();
         let exit = if req.pid == 0 || req.pid == 1 {
             match self.kernel.wait() {
                 SandboxExit::Exited(c) => Exit::Code(c),
@@ -283,6 +343,7 @@ impl Sandbox for Service {
     }
 
     fn processes(&self, _: &TtrpcContext, _: Empty) -> ttrpc::Result<ProcessesResponse> {
+        let _handling = self.answering.begin();
         let processes = self
             .kernel
             .processes()
@@ -302,6 +363,7 @@ impl Sandbox for Service {
     }
 
     fn state(&self, _: &TtrpcContext, _: Empty) -> ttrpc::Result<StateResponse> {
+        let _handling = self.answering.begin();
         let init = self.kernel.group(1);
         let processes = self.kernel.processes();
         Ok(StateResponse {
@@ -314,6 +376,7 @@ impl Sandbox for Service {
     }
 
     fn resize_terminal(&self, _: &TtrpcContext, _: ResizeTerminalRequest) -> ttrpc::Result<Empty> {
+        let _handling = self.answering.begin();
         Err(status(
             Code::UNIMPLEMENTED,
             "terminals are not emulated by this sentry",

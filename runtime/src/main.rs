@@ -224,6 +224,7 @@ fn cli_command(
             overlay2: sandbox.overlay2,
             network: sandbox.network,
             systemd_cgroup: global.systemd_cgroup,
+            vigil_binary: None,
         },
     };
     use liboci_cli::StandardCmd;

@@ -79,6 +79,10 @@ pub struct Options {
     pub network: Network,
     /// `linux.cgroupsPath` is `slice:prefix:name` (`--systemd-cgroup`).
     pub systemd_cgroup: bool,
+    /// The vigil executable whose hidden `boot` and `gofer` commands become
+    /// the sandbox's processes; `None` for this executable. The shim, a
+    /// different binary, names it.
+    pub vigil_binary: Option<PathBuf>,
 }
 
 /// Why a sandbox could not be started.
@@ -142,7 +146,10 @@ impl Sandbox {
         stdio: [BorrowedFd<'_>; 3],
         lifecycle: &Lifecycle<'_>,
     ) -> Result<Sandbox, Error> {
-        let exe = std::env::current_exe().map_err(Error::Exe)?;
+        let exe = match &options.vigil_binary {
+            Some(path) => path.clone(),
+            None => std::env::current_exe().map_err(Error::Exe)?,
+        };
         if let Some(dir) = &options.debug_log {
             std::fs::create_dir_all(dir).map_err(|source| Error::DebugLog {
                 path: dir.clone(),

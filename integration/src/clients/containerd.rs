@@ -26,6 +26,17 @@ impl Containerd {
     /// Starts containerd (with its own version-2 config) and imports the
     /// test image.
     pub fn start() -> Result<Containerd, String> {
+        Containerd::launch(None)
+    }
+
+    /// As [`Containerd::start`], with `dir` first on containerd's PATH: where
+    /// it looks for `containerd-shim-NAME-v2` when asked for runtime
+    /// `io.containerd.NAME.v2`.
+    pub fn with_shims(dir: &Path) -> Result<Containerd, String> {
+        Containerd::launch(Some(dir))
+    }
+
+    fn launch(shims: Option<&Path>) -> Result<Containerd, String> {
         let containerd = installed("containerd");
         let ctr = installed("ctr");
         let dir = WorkDir::new("containerd");
@@ -52,6 +63,14 @@ impl Containerd {
         fs::write(&config_path, config).map_err(|e| e.to_string())?;
         let mut cmd = Command::new(containerd);
         cmd.arg("--config").arg(&config_path);
+        if let Some(dir) = shims {
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let dirs = std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&path));
+            cmd.env(
+                "PATH",
+                std::env::join_paths(dirs).map_err(|e| e.to_string())?,
+            );
+        }
         let probe = {
             let (ctr, address) = (ctr.clone(), address.clone());
             move || {
