@@ -69,6 +69,11 @@ pub struct BootConfig {
     pub stdio: [OwnedFd; 3],
     /// Print every system call (`--strace`).
     pub strace: bool,
+    /// `process.terminal`: `stdio[0]` is the replica of a host pty (1 and
+    /// 2 are the same terminal), and init gets an emulated terminal bridged
+    /// to it as its stdio and controlling terminal
+    /// ([`crate::tty::attach_console`]).
+    pub terminal: bool,
 }
 
 /// How the sandbox ended: init's exit, as `wait(2)` would report it.

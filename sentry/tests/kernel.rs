@@ -96,6 +96,7 @@ fn run(root: &Path, argv: &[&str], stdin: &[u8]) -> (SandboxExit, String) {
         hostname: b"sandbox".to_vec(),
         rlimits: Vec::new(),
         stdio: [in_r, out_w, err],
+        terminal: false,
         strace: std::env::var_os("VIGIL_STRACE").is_some(),
     };
     let reader = std::thread::spawn(move || {

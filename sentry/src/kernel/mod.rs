@@ -27,6 +27,7 @@ use crate::vfs::tmpfs::Tmpfs;
 use crate::vfs::{At, CapSet, Credentials, FileType, Filesystem, FsContext, Vfs};
 use fdtable::FdTable;
 use std::collections::HashMap;
+use std::os::fd::OwnedFd;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use task::{ExitStatus, Image, Pid, Task, ThreadGroup};
@@ -71,6 +72,8 @@ pub struct Kernel {
     control: Mutex<Option<Sender<Control>>>,
     exit: Mutex<Option<SandboxExit>>,
     exited: Condvar,
+    /// Init's console, when the container has a terminal.
+    console: OnceLock<crate::tty::Console>,
 }
 
 /// Delivers platform events to the kernel.
@@ -107,10 +110,7 @@ fn mount_fs(source: MountSource, deps: &FsDeps) -> SysResult<Option<Arc<dyn File
             deps.host.clone(),
         )),
         MountSource::Sys => Some(crate::vfs::sysfs::Sysfs::new(&deps.host)),
-        MountSource::Devpts => {
-            tracing::warn!("sentry: this mount type is not provided yet; skipped");
-            None
-        }
+        MountSource::Devpts => Some(crate::tty::devpts::Devpts::new()),
         MountSource::Unsupported(kind) => {
             tracing::warn!("sentry: mount type {kind} is not supported; skipped");
             None
@@ -172,6 +172,7 @@ impl Kernel {
             control: Mutex::new(None),
             exit: Mutex::new(None),
             exited: Condvar::new(),
+            console: OnceLock::new(),
         });
         let platform = Platform::new(Sink(Arc::downgrade(&kernel)), PlatformConfig::default())
             .map_err(|e| BootError::Platform(e.to_string()))?;
@@ -203,7 +204,14 @@ impl Kernel {
         cx.cwd = cwd;
 
         let files = Arc::new(FdTable::default());
-        for (n, fd) in cfg.stdio.into_iter().enumerate() {
+        let host_stdio = if cfg.terminal {
+            let [host, ..] = cfg.stdio;
+            self.attach_init_console(&files, host)?;
+            Vec::new()
+        } else {
+            Vec::from(cfg.stdio)
+        };
+        for (n, fd) in host_stdio.into_iter().enumerate() {
             let host = Arc::new(HostFile::new(fd));
             let again = host.clone();
             let reopen: crate::vfs::anon::Reopen = Box::new(move |_| Ok(Box::new(again.clone())));
@@ -244,6 +252,12 @@ impl Kernel {
             pids.groups.insert(pid, group.clone());
         }
         group.state().threads.push(task.clone());
+        if let Some(console) = self.console.get() {
+            // Init leads its session; the console is its terminal.
+            if let Err(e) = console.terminal().make_controlling(self, &group, false) {
+                tracing::warn!("console as init's terminal: {}", e.errno.name());
+            }
+        }
 
         let mut envp = cfg.envp;
         if !envp.iter().any(|e| e.starts_with(b"HOME=")) {
@@ -264,7 +278,29 @@ impl Kernel {
         while exit.is_none() {
             exit = self.exited.wait(exit).unwrap_or_else(|p| p.into_inner());
         }
-        Ok(exit.expect("loop ends when set"))
+        let exit = exit.expect("loop ends when set");
+        if let Some(console) = self.console.get() {
+            console.drain(std::time::Duration::from_secs(1));
+        }
+        Ok(exit)
+    }
+
+    /// Gives init an emulated terminal bridged to the host pty replica
+    /// `host` as FDs 0-2 (the other host stdio FDs are the same terminal).
+    fn attach_init_console(
+        self: &Arc<Kernel>,
+        files: &FdTable,
+        host: OwnedFd,
+    ) -> Result<(), BootError> {
+        let console = crate::tty::attach_console(self, host)
+            .map_err(|e| BootError::Platform(format!("console: {}", e.errno.name())))?;
+        for n in 0..3 {
+            files
+                .insert_at(n, console.replica(), false, fdtable::DEFAULT_NOFILE)
+                .map_err(|e| BootError::Platform(format!("stdio: {}", e.errno.name())))?;
+        }
+        let _ = self.console.set(console);
+        Ok(())
     }
 
     /// The home directory of `uid` in the container's `/etc/passwd`, or `/`.
@@ -297,6 +333,11 @@ impl Kernel {
         if let Err(e) = crate::platform::tgkill(init.host.0, init.host.0, sig) {
             tracing::debug!("signal {sig} to init: errno {e}");
         }
+    }
+
+    /// Init's console, if the container has a terminal (for resizes).
+    pub fn console(&self) -> Option<&crate::tty::Console> {
+        self.console.get()
     }
 
     pub fn platform(&self) -> &Platform {
