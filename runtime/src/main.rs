@@ -79,6 +79,10 @@ struct BootFlags {
     ready_fd: Option<i32>,
     #[arg(long)]
     strace: bool,
+    /// FD 0 is the replica of a host pty (and 1 and 2 the same terminal):
+    /// the container's init gets an emulated terminal bridged to it.
+    #[arg(long)]
+    terminal: bool,
     #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1,
           require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
     directfs: bool,
@@ -157,9 +161,6 @@ fn run_container(
     if flags.detach {
         return Err(anyhow::anyhow!("run --detach is not supported yet").into());
     }
-    if flags.console_socket.is_some() {
-        return Err(anyhow::anyhow!("run --console-socket is not supported yet").into());
-    }
     if flags.preserve_fds != 0 {
         return Err(anyhow::anyhow!("run --preserve-fds is not supported yet").into());
     }
@@ -182,6 +183,7 @@ fn run_container(
         bundle: flags.bundle,
         root: global.root.unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT)),
         pid_file: flags.pid_file,
+        console_socket: flags.console_socket,
         options: Options {
             debug_log: sandbox.debug_log,
             strace: sandbox.strace,
@@ -225,6 +227,7 @@ fn boot_sentry(flags: BootFlags) -> Result<i32, Failure> {
         io_fds: flags.io_fds,
         ready_fd: flags.ready_fd,
         strace: flags.strace,
+        terminal: flags.terminal,
         directfs: flags.directfs,
         overlay2: flags.overlay2,
         network: flags.network,

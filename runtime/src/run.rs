@@ -5,6 +5,7 @@
 
 use crate::boot::FORWARDED;
 use crate::bundle::Bundle;
+use crate::console::{send_master, Console};
 use crate::launch::Exit;
 use crate::sandbox::{self, Options, Sandbox, StateDir};
 use anyhow::{bail, Context};
@@ -22,6 +23,9 @@ pub struct RunArgs {
     /// The root of vigil's state directories (`--root`).
     pub root: PathBuf,
     pub pid_file: Option<PathBuf>,
+    /// Where to send the master of the container's terminal
+    /// (`--console-socket`), when `process.terminal` is set.
+    pub console_socket: Option<PathBuf>,
     pub options: Options,
 }
 
@@ -46,9 +50,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let signals = SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .context("signalfd")?;
 
+    let console = terminal_replica(&bundle, args.console_socket.as_deref())?;
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
-    let stdio = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
+    let stdio = match &console {
+        Some(replica) => [replica.as_fd(); 3],
+        None => [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()],
+    };
     let mut sandbox = Sandbox::start(&args.id, &bundle, &args.options, stdio)?;
+    // The sentry holds the terminal now: the console socket's owner sees
+    // it hang up when the sandbox ends, not when vigil does.
+    drop(console);
     // A sentry that failed to boot has said why on stderr; its status is
     // the run's.
     if sandbox.wait_ready() {
@@ -64,6 +75,28 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     };
     tracing::debug!(id = args.id, status, "container exited");
     Ok(status)
+}
+
+/// With `process.terminal`: a new host pty whose master goes to the
+/// console socket, and whose replica is returned for the container's
+/// stdio.
+fn terminal_replica(
+    bundle: &Bundle,
+    socket: Option<&std::path::Path>,
+) -> anyhow::Result<Option<std::os::fd::OwnedFd>> {
+    match (bundle.terminal(), socket) {
+        (false, None) => Ok(None),
+        (false, Some(_)) => bail!("--console-socket needs process.terminal to be true"),
+        (true, None) => bail!(
+            "process.terminal needs --console-socket (vigil does not relay its own terminal yet)"
+        ),
+        (true, Some(socket)) => {
+            let pty = Console::create().context("create the container's terminal")?;
+            send_master(socket, &pty.master)
+                .with_context(|| format!("send the terminal to {}", socket.display()))?;
+            Ok(Some(pty.replica))
+        }
+    }
 }
 
 /// Forwards each signal vigil receives to the sandbox until its sentry
