@@ -46,12 +46,11 @@ pub fn attach_console(kernel: &Arc<Kernel>, host: OwnedFd) -> SysResult<Console>
     let master = kernel
         .vfs
         .open(&cx, At::Cwd, b"/dev/ptmx", rw, 0)
-        .map_err(|e| {
+        .inspect_err(|e| {
             tracing::warn!(
                 "console: /dev/ptmx: {} (no devpts at /dev/pts?)",
                 e.errno.name()
             );
-            e
         })?;
     let Some(terminal) = master
         .ops()
