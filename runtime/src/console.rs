@@ -7,6 +7,9 @@
 //! and runs the line discipline itself. The replica becomes the sentry's
 //! controlling terminal, so that the host tells the sentry about window
 //! size changes with `SIGWINCH`.
+//!
+//! Without a console socket, a runtime in the foreground keeps the master
+//! and [`Relay`]s it to its own stdio, as `runc run` does.
 
 use rustix::fs::{Mode, OFlags};
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
@@ -47,6 +50,97 @@ impl Console {
         mode.make_raw();
         rustix::termios::tcsetattr(&replica, rustix::termios::OptionalActions::Now, &mode)?;
         Ok(Console { master, replica })
+    }
+}
+
+/// Copies between the runtime's own stdin/stdout and a pty master, with
+/// the runtime's terminal (if its stdin is one) in raw mode meanwhile and
+/// its window size passed on.
+#[derive(Debug)]
+pub struct Relay {
+    master: std::sync::Arc<OwnedFd>,
+    output: Option<std::thread::JoinHandle<()>>,
+    /// The runtime's terminal mode before the relay, to restore.
+    saved: Option<rustix::termios::Termios>,
+}
+
+impl Relay {
+    pub fn start(master: OwnedFd) -> std::io::Result<Relay> {
+        let master = std::sync::Arc::new(master);
+        let stdin = std::io::stdin();
+        let saved = if rustix::termios::isatty(&stdin) {
+            let saved = rustix::termios::tcgetattr(&stdin)?;
+            let mut raw = saved.clone();
+            raw.make_raw();
+            rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &raw)?;
+            Some(saved)
+        } else {
+            None
+        };
+        let mut relay = Relay {
+            master: master.clone(),
+            output: None,
+            saved,
+        };
+        relay.resize();
+        let input = master.clone();
+        // Blocks in a read of stdin for as long as the runtime lives.
+        std::thread::Builder::new()
+            .name("relay-in".into())
+            .spawn(move || copy(&std::io::stdin(), &input))?;
+        let output = std::thread::Builder::new()
+            .name("relay-out".into())
+            .spawn(move || copy(&*master, &std::io::stdout()))?;
+        relay.output = Some(output);
+        Ok(relay)
+    }
+
+    /// Gives the pty the runtime's window size (at start and on SIGWINCH).
+    pub fn resize(&self) {
+        if let Ok(ws) = rustix::termios::tcgetwinsize(std::io::stdin()) {
+            let _ = rustix::termios::tcsetwinsize(&*self.master, ws);
+        }
+    }
+
+    /// Waits until the container's terminal has hung up and everything it
+    /// wrote is out.
+    pub fn finish(mut self) {
+        if let Some(output) = self.output.take() {
+            let _ = output.join();
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            let _ = rustix::termios::tcsetattr(
+                std::io::stdin(),
+                rustix::termios::OptionalActions::Now,
+                saved,
+            );
+        }
+    }
+}
+
+/// Copies `from` to `to` until either ends.
+fn copy(from: &impl AsFd, to: &impl AsFd) {
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match rustix::io::read(from, &mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return,
+        };
+        let mut done = 0;
+        while done < n {
+            match rustix::io::write(to, &buf[done..n]) {
+                Ok(k) => done += k,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(_) => return,
+            }
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 
 use crate::boot::FORWARDED;
 use crate::bundle::Bundle;
-use crate::console::{send_master, Console};
+use crate::console::{send_master, Console, Relay};
 use crate::launch::Exit;
 use crate::sandbox::{self, Options, Sandbox, StateDir};
 use anyhow::{bail, Context};
@@ -44,18 +44,24 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     for sig in FORWARDED {
         forwarded.add(Signal::try_from(sig).expect("a valid signal"));
     }
+    if bundle.terminal() && args.console_socket.is_none() {
+        // vigil's own terminal is the container's: its size changes are
+        // relayed (blocked before the relay's threads exist, which inherit
+        // the mask).
+        forwarded.add(Signal::SIGWINCH);
+    }
     forwarded
         .thread_block()
         .context("block forwarded signals")?;
-    let signals = SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .context("signalfd")?;
 
-    let console = terminal_replica(&bundle, args.console_socket.as_deref())?;
+    let (console, relay) = terminal_replica(&bundle, args.console_socket.as_deref())?;
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
     let stdio = match &console {
         Some(replica) => [replica.as_fd(); 3],
         None => [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()],
     };
+    let signals = SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .context("signalfd")?;
     let mut sandbox = Sandbox::start(&args.id, &bundle, &args.options, stdio)?;
     // The sentry holds the terminal now: the console socket's owner sees
     // it hang up when the sandbox ends, not when vigil does.
@@ -68,7 +74,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         }
     }
 
-    forward_until_exit(&sandbox, &signals)?;
+    forward_until_exit(&sandbox, &signals, relay.as_ref())?;
+    if let Some(relay) = relay {
+        relay.finish();
+    }
     let status = match sandbox.wait()? {
         Exit::Code(code) => code,
         Exit::Signal(sig) => 128 + sig,
@@ -77,31 +86,38 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     Ok(status)
 }
 
-/// With `process.terminal`: a new host pty whose master goes to the
-/// console socket, and whose replica is returned for the container's
-/// stdio.
+/// With `process.terminal`: a new host pty whose replica is returned for
+/// the container's stdio, and whose master goes to the console socket or,
+/// without one, is relayed to vigil's own stdio as `runc run` does.
 fn terminal_replica(
     bundle: &Bundle,
     socket: Option<&std::path::Path>,
-) -> anyhow::Result<Option<std::os::fd::OwnedFd>> {
-    match (bundle.terminal(), socket) {
-        (false, None) => Ok(None),
-        (false, Some(_)) => bail!("--console-socket needs process.terminal to be true"),
-        (true, None) => bail!(
-            "process.terminal needs --console-socket (vigil does not relay its own terminal yet)"
-        ),
-        (true, Some(socket)) => {
-            let pty = Console::create().context("create the container's terminal")?;
+) -> anyhow::Result<(Option<std::os::fd::OwnedFd>, Option<Relay>)> {
+    if !bundle.terminal() {
+        if socket.is_some() {
+            bail!("--console-socket needs process.terminal to be true");
+        }
+        return Ok((None, None));
+    }
+    let pty = Console::create().context("create the container's terminal")?;
+    let relay = match socket {
+        Some(socket) => {
             send_master(socket, &pty.master)
                 .with_context(|| format!("send the terminal to {}", socket.display()))?;
-            Ok(Some(pty.replica))
+            None
         }
-    }
+        None => Some(Relay::start(pty.master).context("relay the container's terminal")?),
+    };
+    Ok((Some(pty.replica), relay))
 }
 
 /// Forwards each signal vigil receives to the sandbox until its sentry
-/// exits.
-fn forward_until_exit(sandbox: &Sandbox, signals: &SignalFd) -> anyhow::Result<()> {
+/// exits; a `SIGWINCH` resizes the `relay`ed terminal instead.
+fn forward_until_exit(
+    sandbox: &Sandbox,
+    signals: &SignalFd,
+    relay: Option<&Relay>,
+) -> anyhow::Result<()> {
     let pidfd = sandbox
         .sentry_pidfd()
         .context("the sandbox has no sentry")?;
@@ -118,6 +134,10 @@ fn forward_until_exit(sandbox: &Sandbox, signals: &SignalFd) -> anyhow::Result<(
         let exited = !fds[0].revents().is_empty();
         while let Ok(Some(info)) = signals.read_signal() {
             let sig = info.ssi_signo as i32;
+            if let (libc::SIGWINCH, Some(relay)) = (sig, relay) {
+                relay.resize();
+                continue;
+            }
             match sandbox.signal(sig) {
                 Ok(()) => tracing::debug!("forwarded signal {sig}"),
                 // Gone already: the exit is about to be seen.

@@ -7,6 +7,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -751,7 +752,7 @@ impl Drop for Guard {
 /// A conversation with a shell on a terminal master: what was read so
 /// far, gathered by a thread until the terminal hangs up.
 struct Conversation {
-    master: std::fs::File,
+    master: Option<std::fs::File>,
     seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
     reader: Option<std::thread::JoinHandle<()>>,
 }
@@ -759,11 +760,16 @@ struct Conversation {
 impl Conversation {
     fn new(master: std::os::fd::OwnedFd) -> Conversation {
         let master = std::fs::File::from(master);
+        let mut c = Conversation::over(master.try_clone().unwrap());
+        c.master = Some(master);
+        c
+    }
+
+    /// A conversation that only reads `from`.
+    fn over(mut from: impl std::io::Read + Send + 'static) -> Conversation {
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut from = master.try_clone().unwrap();
         let into = seen.clone();
         let reader = std::thread::spawn(move || {
-            use std::io::Read;
             let mut buf = [0u8; 4096];
             // EIO once every replica is closed: the sandbox is gone.
             while let Ok(n @ 1..) = from.read(&mut buf) {
@@ -771,7 +777,7 @@ impl Conversation {
             }
         });
         Conversation {
-            master,
+            master: None,
             seen,
             reader: Some(reader),
         }
@@ -796,18 +802,16 @@ impl Conversation {
         }
     }
 
+    fn master(&self) -> &std::fs::File {
+        self.master.as_ref().expect("a conversation on a master")
+    }
+
     fn type_in(&mut self, keys: &str) {
-        self.master.write_all(keys.as_bytes()).unwrap();
+        self.master().write_all(keys.as_bytes()).unwrap();
     }
 
     fn set_size(&self, rows: u16, cols: u16) {
-        let ws = rustix::termios::Winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        rustix::termios::tcsetwinsize(&self.master, ws).unwrap();
+        set_size(self.master(), rows, cols);
     }
 
     /// The whole transcript, once the terminal has hung up.
@@ -819,10 +823,44 @@ impl Conversation {
     }
 }
 
-/// Types a session into a shell on a terminal that `runtime` sends to
-/// `socket`: `tty`, `stty size` after a resize, echo, `^C` interrupting a
-/// `sleep`, and `exit 3`. Returns the transcript once the terminal hangs
-/// up, and the runtime, still to be waited for.
+/// Sets a terminal's window size (`TIOCSWINSZ`).
+fn set_size(tty: &impl std::os::fd::AsFd, rows: u16, cols: u16) {
+    let ws = rustix::termios::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    rustix::termios::tcsetwinsize(tty, ws).unwrap();
+}
+
+/// Types a session into a shell on the terminal whose master is `master`
+/// (of size 33x111 from the start): `tty`, `stty size` after a resize,
+/// echo, `^C` interrupting a `sleep`, and `exit 3`. Returns the transcript
+/// once the terminal hangs up.
+fn converse(master: std::os::fd::OwnedFd) -> String {
+    let mut c = Conversation::new(master);
+    let prompt = "/ # ";
+    c.wait_for_end(prompt);
+    c.type_in("tty; stty size; echo hi\n");
+    c.wait_for_end(&format!("hi\r\n{prompt}"));
+    c.set_size(40, 100);
+    // The shell's line editor redraws the prompt on SIGWINCH; typing
+    // before it has would race with the resize.
+    c.wait_for_end(&format!("\r{prompt}\x1b[J"));
+    c.type_in("stty size\n");
+    c.wait_for_end(&format!("40 100\r\n{prompt}"));
+    c.type_in("sleep 100\n");
+    // Enough for the sleep to have started.
+    std::thread::sleep(Duration::from_millis(500));
+    c.type_in("\x03");
+    c.wait_for_end(prompt);
+    c.type_in("exit 3\n");
+    c.finish()
+}
+
+/// [`converse`] with the terminal `runtime` sends to `socket`; returns
+/// the transcript and the runtime, still to be waited for.
 fn terminal_session(mut runtime: Command, socket: &ConsoleSocket) -> (String, Guard) {
     let mut child = Guard(
         runtime
@@ -834,22 +872,45 @@ fn terminal_session(mut runtime: Command, socket: &ConsoleSocket) -> (String, Gu
     );
     let (master, name) = socket.receive(&mut child.0);
     assert_eq!(name, "/dev/ptmx");
-    let mut c = Conversation::new(master);
-    c.set_size(33, 111);
-    let prompt = "/ # ";
-    c.wait_for_end(prompt);
-    c.type_in("tty; stty size; echo hi\n");
-    c.wait_for_end(&format!("hi\r\n{prompt}"));
-    c.set_size(40, 100);
-    c.type_in("stty size\n");
-    c.wait_for_end(&format!("40 100\r\n{prompt}"));
-    c.type_in("sleep 100\n");
-    // Enough for the sleep to have started.
-    std::thread::sleep(Duration::from_millis(500));
-    c.type_in("\x03");
-    c.wait_for_end(prompt);
-    c.type_in("exit 3\n");
-    (c.finish(), child)
+    // Before the sandbox starts (vigil) or while the shell starts (runc):
+    // the shell's first prompt comes with this size.
+    set_size(&master, 33, 111);
+    (converse(master), child)
+}
+
+/// [`converse`] with `runtime` itself on a terminal (its stdio and
+/// controlling terminal, as in an interactive shell): it relays the
+/// container's terminal to its own.
+fn relayed_session(mut runtime: Command) -> (String, Guard) {
+    use rustix::pty::OpenptFlags;
+    use std::os::unix::process::CommandExt;
+    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    rustix::pty::grantpt(&master).unwrap();
+    rustix::pty::unlockpt(&master).unwrap();
+    let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
+    set_size(&master, 33, 111);
+    let replica = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(std::ffi::OsStr::from_bytes(name.as_bytes()))
+        .unwrap();
+    runtime
+        .stdin(replica.try_clone().unwrap())
+        .stdout(replica.try_clone().unwrap())
+        .stderr(replica);
+    // SAFETY: setsid and ioctl are async-signal-safe system calls.
+    unsafe {
+        runtime.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = Guard(runtime.spawn().unwrap());
+    // The runtime holds the replica now: the master hangs up when it exits.
+    drop(runtime);
+    (converse(master), child)
 }
 
 /// `process.terminal` with `--console-socket`: the master comes over the
@@ -923,22 +984,66 @@ fn output_within_of(mut child: Guard) -> Output {
         stderr: Vec::new(),
     };
     use std::io::Read;
-    c.stdout
-        .take()
-        .unwrap()
-        .read_to_end(&mut out.stdout)
-        .unwrap();
-    c.stderr
-        .take()
-        .unwrap()
-        .read_to_end(&mut out.stderr)
-        .unwrap();
+    // Streams the test reads itself were taken before.
+    if let Some(mut o) = c.stdout.take() {
+        o.read_to_end(&mut out.stdout).unwrap();
+    }
+    if let Some(mut e) = c.stderr.take() {
+        e.read_to_end(&mut out.stderr).unwrap();
+    }
     out
 }
 
+/// Without `--console-socket`, vigil relays the container's terminal to
+/// its own, as `runc run` does in the foreground.
 #[test]
-fn a_terminal_needs_a_console_socket() {
+fn without_a_console_socket_the_terminal_is_relayed_like_runcs() {
     let b = terminal_bundle();
-    let out = b.run("nosocket");
-    assert_fails(&out, "process.terminal needs --console-socket");
+    let mut cmd = Command::new(VIGIL);
+    cmd.arg("--root")
+        .arg(b.state_root())
+        .args(["run", "--bundle"])
+        .arg(b.path())
+        .arg("relayed");
+    let (transcript, vigil) = relayed_session(cmd);
+    let out = output_within_of(vigil);
+    assert_no_leftovers(b.path());
+    assert_eq!(out.status.code(), Some(3), "transcript: {transcript:?}");
+    assert!(
+        transcript.contains("tty; stty size; echo hi\r\n/dev/pts/0\r\n33 111\r\nhi\r\n"),
+        "{transcript:?}"
+    );
+    assert!(
+        transcript.contains("stty size\r\n40 100\r\n"),
+        "{transcript:?}"
+    );
+
+    let Some(runc) = runc() else {
+        eprintln!("runc is not installed: the comparison is skipped");
+        return;
+    };
+    let mut cmd = Command::new(runc);
+    cmd.arg("--root")
+        .arg(b.path().join("runc-state"))
+        .args(["run", "--bundle"])
+        .arg(b.path())
+        .arg("relayed");
+    let (reference, runc_run) = relayed_session(cmd);
+    let runc_out = output_within_of(runc_run);
+    assert_eq!(transcript, reference);
+    assert_eq!(out.status.code(), runc_out.status.code());
+}
+
+#[test]
+fn a_console_socket_needs_a_terminal() {
+    let b = Bundle::new(&["true"]);
+    let cmd = b.vigil("notty", &[]);
+    // The flag goes before the id.
+    let mut args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let id = args.pop().unwrap();
+    args.extend(["--console-socket".into(), b.path().join("sock").into(), id]);
+    let mut cmd = Command::new(VIGIL);
+    cmd.args(args).stdin(Stdio::null());
+    let out = output_within(cmd, LIMIT);
+    assert_fails(&out, "--console-socket needs process.terminal");
 }
