@@ -410,9 +410,14 @@ impl Terminal {
 
     /// Whether this is the controlling terminal of session `sid` of
     /// `kernel`.
-    fn controls(&self, kernel: &Arc<Kernel>, sid: Pid) -> bool {
+    fn controls(&self, kernel: &Kernel, sid: Pid) -> bool {
         self.live_control()
-            .is_some_and(|c| c.sid == sid && Weak::as_ptr(&c.kernel) == Arc::as_ptr(kernel))
+            .is_some_and(|c| c.sid == sid && std::ptr::eq(Weak::as_ptr(&c.kernel), kernel))
+    }
+
+    /// The replica's device number, as `/proc/PID/stat` shows `tty_nr`.
+    pub fn device(&self) -> u32 {
+        crate::vfs::attr::makedev(devpts::PTS_MAJOR, self.index) as u32
     }
 
     /// The foreground process group and the session, if this terminal
@@ -479,7 +484,7 @@ const POLLIN: u32 = (libc::POLLIN | libc::POLLRDNORM) as u32;
 const POLLOUT: u32 = (libc::POLLOUT | libc::POLLWRNORM) as u32;
 
 /// The controlling terminal of session `sid` of `kernel`, if it has one.
-pub fn controlling(kernel: &Arc<Kernel>, sid: Pid) -> Option<Arc<Terminal>> {
+pub fn controlling(kernel: &Kernel, sid: Pid) -> Option<Arc<Terminal>> {
     let all: Vec<Arc<Terminal>> = lock(registry()).iter().filter_map(Weak::upgrade).collect();
     all.into_iter().find(|t| t.controls(kernel, sid))
 }
