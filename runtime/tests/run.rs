@@ -994,6 +994,41 @@ fn output_within_of(mut child: Guard) -> Output {
     out
 }
 
+/// Closing the master the console socket received hangs the container's
+/// terminal up, as closing a pty master does: the shell reads end of file
+/// and exits.
+#[test]
+fn closing_the_console_hangs_the_container_up() {
+    let b = terminal_bundle();
+    let socket = ConsoleSocket::new();
+    let mut cmd = Command::new(VIGIL);
+    cmd.arg("--root")
+        .arg(b.state_root())
+        .args(["run", "--console-socket"])
+        .arg(&socket.path)
+        .arg("--bundle")
+        .arg(b.path())
+        .arg("hangup")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut vigil = Guard(cmd.spawn().unwrap());
+    let (master, _) = socket.receive(&mut vigil.0);
+    // Read here, not by a Conversation, whose reader keeps a copy open.
+    let mut master = std::fs::File::from(master);
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("/ # ") {
+        let mut buf = [0u8; 1024];
+        let n = std::io::Read::read(&mut master, &mut buf).unwrap();
+        assert!(n > 0, "hung up before the prompt");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    drop(master);
+    let out = output_within_of(vigil);
+    assert_no_leftovers(b.path());
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+}
+
 /// Without `--console-socket`, vigil relays the container's terminal to
 /// its own, as `runc run` does in the foreground.
 #[test]

@@ -152,7 +152,10 @@ fn ptys_behave_as_on_linux() {
         .output()
         .unwrap();
     let linux = String::from_utf8(linux.stdout).unwrap();
-    assert!(linux.ends_with("child exit 5\n"), "on Linux: {linux}");
+    assert!(
+        linux.ends_with("after hangup: child exit 8\n"),
+        "on Linux: {linux}"
+    );
     let (exit, out) = run(root.path(), &["/pty"], b"");
     assert_eq!(out, linux);
     assert_eq!(exit, SandboxExit::Exited(0));

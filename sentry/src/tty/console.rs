@@ -149,19 +149,24 @@ impl Console {
 }
 
 /// Keystrokes from the host into the emulated terminal, until the host
-/// side closes.
+/// side closes; then the terminal hangs up, as a pty whose master is
+/// closed does (its session gets `SIGHUP`).
 fn host_to_terminal(host: &OwnedFd, master: &FileDescription, term: &Terminal) {
     let mut buf = [0u8; 4096];
     loop {
         let n = match rustix::io::read(host, &mut buf) {
-            Ok(0) => return,
+            Ok(0) => 0,
             Ok(n) => n,
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => {
                 tracing::debug!("console input ends: {e}");
-                return;
+                0
             }
         };
+        if n == 0 {
+            term.hang_up();
+            return;
+        }
         let mut done = 0;
         while done < n {
             let listener = term.event().listen();

@@ -119,7 +119,7 @@ pub(crate) fn ioctl(ctx: &Ctx<'_>, file: &FileDescription, req: u64, arg: u64) -
             // Only a session leader's TIOCNOTTY ends the control; other
             // processes have no terminal of their own to drop here.
             if pid == sid {
-                term.disassociate();
+                term.end_control(true);
             }
             Ok(0)
         }

@@ -74,6 +74,13 @@ impl Control {
     }
 }
 
+impl State {
+    /// The replica side has lost its master: reads end, writes fail.
+    fn hung_up(&self) -> bool {
+        self.masters == 0 || self.hung_up
+    }
+}
+
 struct State {
     ldisc: LineDiscipline,
     /// The master's own settings, which Linux keeps apart.
@@ -88,6 +95,8 @@ struct State {
     replica_opened: bool,
     /// `TIOCSPTLCK`: a new pair's replica cannot be opened until unlocked.
     locked: bool,
+    /// Hung up while a master is still held ([`Terminal::hang_up`]).
+    hung_up: bool,
     control: Option<Control>,
 }
 
@@ -113,12 +122,26 @@ fn registry() -> &'static Mutex<Vec<Weak<Terminal>>> {
     ALL.get_or_init(Mutex::default)
 }
 
-/// Signals a process group of the kernel's (Linux's `kill_pgrp`).
-fn signal_group(kernel: &Kernel, pgrp: Pid, sig: i32) {
+/// Who a terminal's signals go to.
+#[derive(Clone, Copy)]
+enum Target {
+    /// A process group (the foreground one).
+    Group(Pid),
+    /// One process (the session leader, at a hangup).
+    Process(Pid),
+}
+
+/// Signals a process group (Linux's `kill_pgrp`) or one process of the
+/// kernel's.
+fn signal(kernel: &Kernel, target: Target, sig: i32) {
     for g in kernel.groups() {
         let member = {
             let s = g.state();
-            s.pgid == pgrp && s.exit.is_none()
+            s.exit.is_none()
+                && match target {
+                    Target::Group(pgrp) => s.pgid == pgrp,
+                    Target::Process(pid) => g.pid == pid,
+                }
         };
         if member {
             if let Err(e) = crate::platform::tgkill(g.host.0, g.host.0, sig) {
@@ -131,34 +154,40 @@ fn signal_group(kernel: &Kernel, pgrp: Pid, sig: i32) {
 /// Signals to send once the terminal lock is released.
 struct Pending {
     kernel: Option<Arc<Kernel>>,
-    pgrp: Pid,
+    target: Target,
     signals: Vec<i32>,
 }
 
 impl Pending {
-    fn none() -> Pending {
-        Pending {
-            kernel: None,
-            pgrp: 0,
-            signals: Vec::new(),
-        }
+    /// `signals` for the foreground group of the session `s` controls.
+    fn to_foreground(s: &State, signals: Vec<i32>) -> Pending {
+        Pending::to(s, signals, |c| Target::Group(c.foreground))
     }
 
-    fn to_foreground(s: &State, signals: Vec<i32>) -> Pending {
+    /// `signals` for the leader of the session `s` controls.
+    fn to_leader(s: &State, signals: Vec<i32>) -> Pending {
+        Pending::to(s, signals, |c| Target::Process(c.sid))
+    }
+
+    fn to(s: &State, signals: Vec<i32>, target: impl Fn(&Control) -> Target) -> Pending {
         match &s.control {
             Some(c) if !signals.is_empty() => Pending {
                 kernel: c.kernel.upgrade(),
-                pgrp: c.foreground,
+                target: target(c),
                 signals,
             },
-            _ => Pending::none(),
+            _ => Pending {
+                kernel: None,
+                target: Target::Group(0),
+                signals: Vec::new(),
+            },
         }
     }
 
     fn send(self) {
         if let Some(k) = self.kernel {
             for sig in self.signals {
-                signal_group(&k, self.pgrp, sig);
+                signal(&k, self.target, sig);
             }
         }
     }
@@ -178,6 +207,7 @@ impl Terminal {
                 replicas: 0,
                 replica_opened: false,
                 locked: true,
+                hung_up: false,
                 control: None,
             }),
             event: Event::new(),
@@ -227,7 +257,7 @@ impl Terminal {
     /// A new replica end: `EIO` while locked or once the master is gone.
     pub fn open_replica(self: &Arc<Self>) -> SysResult<Replica> {
         let mut s = self.lock();
-        if s.locked || s.masters == 0 {
+        if s.locked || s.hung_up() {
             return_errno!(EIO);
         }
         s.replicas += 1;
@@ -291,7 +321,7 @@ impl Terminal {
                 self.notify();
                 Ok(n)
             }
-            None if s.masters == 0 => Ok(0),
+            None if s.hung_up() => Ok(0),
             None => return_errno!(EAGAIN),
         }
     }
@@ -299,7 +329,7 @@ impl Terminal {
     /// A write by the replica (output processing into the master's queue).
     pub fn replica_write(&self, data: &[u8]) -> SysResult<usize> {
         let mut s = self.lock();
-        if s.masters == 0 {
+        if s.hung_up() {
             return_errno!(EIO);
         }
         let n = s.ldisc.write(data);
@@ -314,7 +344,7 @@ impl Terminal {
     fn replica_readiness(&self) -> u32 {
         let s = self.lock();
         let mut r = 0;
-        if s.masters == 0 {
+        if s.hung_up() {
             return POLLIN | POLLOUT | libc::POLLHUP as u32;
         }
         if s.ldisc.read_ready() {
@@ -468,12 +498,28 @@ impl Terminal {
         }
     }
 
-    /// Ends the control of its session (`TIOCNOTTY` by the leader, or the
-    /// master's last close): the foreground group gets `SIGHUP` and
-    /// `SIGCONT`, as Linux's `disassociate_ctty` sends.
-    fn disassociate(&self) {
+    /// Hangs the terminal up as closing its last master does, for a master
+    /// held inside the sentry whose far end is gone (a console whose host
+    /// pty master was closed).
+    pub fn hang_up(&self) {
+        self.lock().hung_up = true;
+        self.end_control(false);
+        self.notify();
+    }
+
+    /// Ends the control of its session with `SIGHUP` and `SIGCONT`: to
+    /// the foreground group for `TIOCNOTTY` by the session leader
+    /// (Linux's `disassociate_ctty`), to the session leader at a hangup
+    /// (Linux's `tty_signal_session_leader`; a shell passes it on to its
+    /// jobs).
+    fn end_control(&self, foreground: bool) {
         let mut s = self.lock();
-        let pending = Pending::to_foreground(&s, vec![libc::SIGHUP, libc::SIGCONT]);
+        let signals = vec![libc::SIGHUP, libc::SIGCONT];
+        let pending = if foreground {
+            Pending::to_foreground(&s, signals)
+        } else {
+            Pending::to_leader(&s, signals)
+        };
         s.control = None;
         drop(s);
         pending.send();
@@ -531,7 +577,7 @@ impl Drop for Master {
         let hung_up = s.masters == 0;
         drop(s);
         if hung_up {
-            self.term.disassociate();
+            self.term.end_control(false);
         }
         self.term.notify();
     }
@@ -698,6 +744,18 @@ mod tests {
         assert_eq!(r.write_at(WritePos::At(0), b"x").unwrap_err(), Errno::EIO);
         assert_ne!(r.readiness() & libc::POLLHUP as u32, 0);
         assert_eq!(t.open_replica().unwrap_err(), Errno::EIO);
+    }
+
+    #[test]
+    fn a_hangup_with_the_master_held_ends_replica_io() {
+        let (t, _m, r) = pair();
+        let l = t.event().listen();
+        t.hang_up();
+        assert!(l.wait_timeout(Duration::from_secs(1)).is_some());
+        let mut buf = [0u8; 8];
+        assert_eq!(r.read_at(0, &mut buf).unwrap(), 0);
+        assert_eq!(r.write_at(WritePos::At(0), b"x").unwrap_err(), Errno::EIO);
+        assert_ne!(r.readiness() & libc::POLLHUP as u32, 0);
     }
 
     #[test]

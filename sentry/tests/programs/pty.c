@@ -168,5 +168,27 @@ int main(void) {
     expect(m, NULL);
     waitpid(p, &st, 0);
     printf("child exit %d\n", WEXITSTATUS(st));
+
+    /* Closing the master hangs the replica up: its session leader gets
+     * SIGHUP, and its reads end. */
+    m = posix_openpt(O_RDWR | O_NOCTTY);
+    grantpt(m);
+    unlockpt(m);
+    strcpy(name, ptsname(m));
+    p = fork();
+    if (p == 0) {
+        close(m);
+        setsid();
+        int s = open(name, O_RDWR);
+        signal(SIGHUP, on_int);
+        say(s, "ready5\n");
+        wait_for(&got_int);
+        char c;
+        _exit(read(s, &c, 1) == 0 ? 8 : 9);
+    }
+    expect(m, "ready5\r\n");
+    close(m);
+    waitpid(p, &st, 0);
+    printf("after hangup: child exit %d\n", WEXITSTATUS(st));
     return 0;
 }
