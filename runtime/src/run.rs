@@ -100,6 +100,22 @@ fn terminal_replica(
         return Ok((None, None));
     }
     let pty = Console::create().context("create the container's terminal")?;
+    let size = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.console_size());
+    if let Some(size) = size {
+        // `process.consoleSize`, as runc applies it; a relay then gives the
+        // pty vigil's own terminal's size, if it has one.
+        let ws = rustix::termios::Winsize {
+            ws_row: size.height().try_into().unwrap_or(u16::MAX),
+            ws_col: size.width().try_into().unwrap_or(u16::MAX),
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        rustix::termios::tcsetwinsize(&pty.master, ws).context("set the terminal's size")?;
+    }
     let relay = match socket {
         Some(socket) => {
             send_master(socket, &pty.master)
