@@ -84,8 +84,8 @@ static ALLOWED: &[Allow] = &[
             [eq(1, libc::TIOCGWINSZ as i32)],
         ],
         "receive and answer stub system calls; read the console's host pty \
-         modes and window size and make it raw (never TIOCSTI, TIOCSWINSZ \
-         or another terminal's ioctl)"
+         modes and window size and make it raw, the only terminal the \
+         sentry holds (never TIOCSTI, TIOCSWINSZ or job control)"
     ),
     allow!(
         SYS_kill,
