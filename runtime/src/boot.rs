@@ -29,6 +29,17 @@ use std::str::FromStr;
 /// nor delivered to a thread in the middle of kernel work.
 pub const FORWARDED: [i32; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
 
+/// Every signal the sentry takes on its signal thread: the forwarded ones,
+/// and `SIGWINCH`, which the host sends it when the window of its console
+/// (its controlling terminal, see [`crate::console`]) changes size.
+const TAKEN: [i32; 5] = [
+    FORWARDED[0],
+    FORWARDED[1],
+    FORWARDED[2],
+    FORWARDED[3],
+    libc::SIGWINCH,
+];
+
 /// Where the empty root is built: a tmpfs mounted over this directory in
 /// the sentry's own mount namespace, so the host's directory is untouched.
 const NEW_ROOT: &str = "/tmp";
@@ -52,6 +63,8 @@ pub struct BootArgs {
     /// Init waits for the control API's `Start`.
     pub wait_start: bool,
     pub strace: bool,
+    /// FD 0 is the replica of a host pty: the container's console.
+    pub terminal: bool,
     pub directfs: bool,
     pub overlay2: Option<String>,
     pub network: crate::sandbox::Network,
@@ -77,6 +90,8 @@ pub enum Error {
     },
     #[error("capabilities: {0}")]
     Capabilities(String),
+    #[error("make the console the sentry's controlling terminal: {0}")]
+    Console(rustix::io::Errno),
     #[error(transparent)]
     Seccomp(#[from] sentry::seccomp::Error),
     #[error(transparent)]
@@ -166,7 +181,8 @@ fn boot(args: BootArgs, ready: &mut Option<OwnedFd>) -> Result<SandboxExit, Erro
         network = ?args.network,
         "sentry starting"
     );
-    let cfg = boot_config(&bundle.spec, sockets, stdio, args.strace);
+    let mut cfg = boot_config(&bundle.spec, sockets, stdio, args.strace);
+    cfg.init.terminal = args.terminal;
     let kept = kept_capabilities(args.directfs);
     block_forwarded_signals()?;
     jail_and_run(cfg, &kept, ready, control)
@@ -235,6 +251,14 @@ pub fn jail_and_run(
         .join()
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })?;
+
+    // The host pty becomes the sentry's controlling terminal, so that the
+    // host reports window size changes to it (SIGWINCH, taken by the signal
+    // thread). After the platform forked its zygote, so that stubs do not
+    // inherit it.
+    if cfg.init.terminal {
+        rustix::process::ioctl_tiocsctty(&cfg.init.stdio[0]).map_err(Error::Console)?;
+    }
 
     // pivot_root(".", ".") stacks the old root under the new one; detaching
     // "." then drops the whole host tree from this namespace. It changes the
@@ -376,29 +400,37 @@ fn limit_capabilities(keep: &CapsHashSet) -> Result<(), Error> {
     caps::set(None, CapSet::Permitted, keep).map_err(|e| err("permitted", e))
 }
 
-fn block_forwarded_signals() -> Result<(), Error> {
+fn taken_signals() -> nix::sys::signal::SigSet {
     let mut set = nix::sys::signal::SigSet::empty();
-    for sig in FORWARDED {
+    for sig in TAKEN {
         set.add(nix::sys::signal::Signal::try_from(sig).expect("a valid signal"));
     }
+    set
+}
+
+fn block_forwarded_signals() -> Result<(), Error> {
+    let set = taken_signals();
     nix::sys::signal::pthread_sigmask(nix::sys::signal::SigmaskHow::SIG_BLOCK, Some(&set), None)
         .map_err(sys("block forwarded signals"))
 }
 
-/// Takes the forwarded signals (blocked in every thread since
-/// [`block_forwarded_signals`]) off the process, one at a time.
+/// Takes the signals the sentry handles (blocked in every thread since
+/// [`block_forwarded_signals`]) off the process, one at a time: forwarded
+/// ones go to the container's init, `SIGWINCH` resizes its console.
 fn spawn_signal_thread(kernel: &std::sync::Arc<Kernel>) {
     let kernel = std::sync::Arc::downgrade(kernel);
     let spawned = std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            let mut set = nix::sys::signal::SigSet::empty();
-            for sig in FORWARDED {
-                set.add(nix::sys::signal::Signal::try_from(sig).expect("a valid signal"));
-            }
+            let set = taken_signals();
             loop {
                 match set.wait() {
                     Ok(sig) => match kernel.upgrade() {
+                        Some(k) if sig == nix::sys::signal::Signal::SIGWINCH => {
+                            if let Some(console) = k.console(1) {
+                                console.resize();
+                            }
+                        }
                         Some(k) => k.signal_init(sig as i32),
                         None => return,
                     },
@@ -517,6 +549,9 @@ pub fn process_spec_parts(
         capabilities: capability_mask(capabilities),
         rlimits,
         stdio,
+        // The caller (`--terminal`, an exec request), not the spec, says
+        // whether FD 0 is a pty.
+        terminal: false,
     }
 }
 

@@ -87,6 +87,16 @@ impl Bundle {
     pub fn served_mounts(&self) -> usize {
         self.plan.served_mounts()
     }
+
+    /// Whether the container's process gets a terminal
+    /// (`process.terminal`).
+    pub fn terminal(&self) -> bool {
+        self.spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false)
+    }
 }
 
 /// oci-spec's own message for a parse error is "serde failed"; serde's

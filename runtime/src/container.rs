@@ -10,6 +10,7 @@
 
 use crate::bundle::Bundle;
 use crate::cgroups::{Cgroup, FreezerState};
+use crate::console::{send_master, Console, Relay};
 use crate::control::{self, Client, Exit};
 use crate::sandbox::{Lifecycle, Options, Sandbox};
 use crate::state::{self, HostProcess, Record, StateDir, CONTROL_SOCKET, FD_SOCKET};
@@ -147,6 +148,58 @@ impl Container {
     }
 }
 
+/// The host side of a process's terminal: the pty replica the sentry
+/// bridges to the emulated terminal, and maybe the relay of its master.
+struct HostTerminal {
+    replica: OwnedFd,
+    relay: Option<Relay>,
+}
+
+/// With `terminal` (`process.terminal`): a new host pty, sized as asked,
+/// whose master goes to the console socket or, without one, is relayed to
+/// this process's stdio as runc does in the foreground (where `relay` is
+/// allowed). runc's errors otherwise.
+fn host_terminal(
+    terminal: bool,
+    size: Option<oci_spec::runtime::Box>,
+    socket: Option<&Path>,
+    relay: bool,
+) -> anyhow::Result<Option<HostTerminal>> {
+    if !terminal {
+        if socket.is_some() {
+            bail!("cannot use console socket if vigil will not allocate tty");
+        }
+        return Ok(None);
+    }
+    if socket.is_none() && !relay {
+        bail!("cannot allocate tty if vigil will detach without setting console socket");
+    }
+    let pty = Console::create().context("create the terminal")?;
+    if let Some(size) = size {
+        // `process.consoleSize`, as runc applies it; a relay then gives the
+        // pty this process's own terminal's size, if it has one.
+        let ws = rustix::termios::Winsize {
+            ws_row: size.height().try_into().unwrap_or(u16::MAX),
+            ws_col: size.width().try_into().unwrap_or(u16::MAX),
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        rustix::termios::tcsetwinsize(&pty.master, ws).context("set the terminal's size")?;
+    }
+    let relay = match socket {
+        Some(socket) => {
+            send_master(socket, &pty.master)
+                .with_context(|| format!("send the terminal to {}", socket.display()))?;
+            None
+        }
+        None => Some(Relay::start(pty.master).context("relay the terminal")?),
+    };
+    Ok(Some(HostTerminal {
+        replica: pty.replica,
+        relay,
+    }))
+}
+
 /// The sandbox ended before its init was ready (a missing program, a bad
 /// working directory): the sentry's reason.
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +222,9 @@ pub struct CreateArgs<'a> {
 /// [`Created::keep`], everything is removed again.
 pub struct Created {
     pub sandbox: Option<Sandbox>,
+    /// The container's terminal relayed to this process's own stdio
+    /// (a foreground `run` without `--console-socket`).
+    pub relay: Option<Relay>,
     dir: Option<StateDir>,
     record: Record,
 }
@@ -215,19 +271,20 @@ pub fn create_sandbox(
     detached: bool,
 ) -> anyhow::Result<Created> {
     let bundle = Bundle::load(args.bundle)?;
-    if args.console_socket.is_some()
-        || bundle
-            .spec
-            .process()
-            .as_ref()
-            .and_then(|p| p.terminal())
-            .unwrap_or(false)
-    {
-        bail!("process.terminal: terminals are not supported by this vigil yet");
-    }
+    let size = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.console_size());
+    let mut terminal = host_terminal(bundle.terminal(), size, args.console_socket, !detached)?;
+    let stdio = match &terminal {
+        Some(t) => [t.replica.as_fd(); 3],
+        None => stdio,
+    };
     let dir = StateDir::create(&rt.root, args.id)?;
     let mut created = Created {
         sandbox: None,
+        relay: None,
         dir: None,
         record: Record {
             id: args.id.to_string(),
@@ -261,6 +318,9 @@ pub fn create_sandbox(
     };
     let mut sandbox = Sandbox::start(args.id, &bundle, &rt.options, stdio, &lifecycle)?;
     drop((api, fds));
+    // The sentry holds the terminal now: the console socket's owner sees it
+    // hang up when the sandbox ends, not when this process does.
+    created.relay = terminal.take().and_then(|t| t.relay);
     if let Err(message) = sandbox.wait_ready() {
         let status = match sandbox.wait()? {
             crate::launch::Exit::Code(c) => c,
@@ -554,6 +614,8 @@ pub struct ExecArgs {
     pub process: oci_spec::runtime::Process,
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
+    /// Where the master of the process's terminal goes (`process.terminal`).
+    pub console_socket: Option<PathBuf>,
 }
 
 /// `vigil exec`: runs `process` in the container. In the foreground it
@@ -568,20 +630,33 @@ pub fn exec(rt: &Runtime, args: ExecArgs) -> anyhow::Result<i32> {
         Status::Created => bail!("cannot exec in a created container"),
         Status::Stopped => bail!("cannot exec in a stopped container"),
     }
-    if args.process.terminal().unwrap_or(false) {
-        bail!("exec --tty: terminals are not supported by this vigil yet");
-    }
+    let terminal = host_terminal(
+        args.process.terminal().unwrap_or(false),
+        args.process.console_size(),
+        args.console_socket.as_deref(),
+        !args.detach,
+    )?;
     let spec = exec_spec(&args.process);
     if !args.detach {
         let client = c.client()?;
         let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
-        let pid = client.exec(spec, &[stdin.as_fd(), stdout.as_fd(), stderr.as_fd()])?;
+        let pid = match &terminal {
+            Some(t) => client.exec(spec, &[t.replica.as_fd()])?,
+            None => client.exec(spec, &[stdin.as_fd(), stdout.as_fd(), stderr.as_fd()])?,
+        };
+        // The sentry holds the terminal's replica now; a relay goes on.
+        let _relay = terminal.and_then(|t| t.relay);
         if let Some(path) = &args.pid_file {
             write_pid_file(path, std::process::id() as i32)?;
         }
         return Ok(forward_and_wait(&client, pid)?.shell_status());
     }
-    exec_detached(&c, spec, args.pid_file.as_deref())
+    exec_detached(
+        &c,
+        spec,
+        terminal.map(|t| t.replica),
+        args.pid_file.as_deref(),
+    )
 }
 
 /// Forks the process that stays behind for a detached exec: it starts the
@@ -590,6 +665,7 @@ pub fn exec(rt: &Runtime, args: ExecArgs) -> anyhow::Result<i32> {
 fn exec_detached(
     c: &Container,
     spec: control::ExecSpec,
+    terminal: Option<OwnedFd>,
     pid_file: Option<&Path>,
 ) -> anyhow::Result<i32> {
     let (report_r, report_w) =
@@ -599,11 +675,11 @@ fn exec_detached(
     match unsafe { nix::unistd::fork() }.context("fork")? {
         nix::unistd::ForkResult::Child => {
             drop(report_r);
-            let status = exec_child(c, spec, report_w);
+            let status = exec_child(c, spec, terminal, report_w);
             std::process::exit(status);
         }
         nix::unistd::ForkResult::Parent { child } => {
-            drop(report_w);
+            drop((report_w, terminal));
             let mut report = Vec::new();
             std::io::Read::read_to_end(&mut std::fs::File::from(report_r), &mut report)
                 .context("read the exec report")?;
@@ -623,15 +699,24 @@ fn exec_detached(
 
 /// The detached exec's child: reports `0` or `1 + message` on `report`,
 /// then waits for the process; returns its shell status.
-fn exec_child(c: &Container, spec: control::ExecSpec, report: OwnedFd) -> i32 {
+fn exec_child(
+    c: &Container,
+    spec: control::ExecSpec,
+    terminal: Option<OwnedFd>,
+    report: OwnedFd,
+) -> i32 {
     let started = c.client().map_err(anyhow::Error::from).and_then(|client| {
         let stdio = [0, 1, 2].map(|n| {
             // SAFETY: 0-2 are this process's stdio, open for its life.
             unsafe { BorrowedFd::borrow_raw(n) }
         });
-        let pid = client.exec(spec, &stdio)?;
+        let pid = match &terminal {
+            Some(replica) => client.exec(spec, &[replica.as_fd()])?,
+            None => client.exec(spec, &stdio)?,
+        };
         Ok((client, pid))
     });
+    drop(terminal);
     let mut report = std::fs::File::from(report);
     match started {
         Ok((client, pid)) => {
@@ -665,7 +750,7 @@ fn exec_child(c: &Container, spec: control::ExecSpec, report: OwnedFd) -> i32 {
 /// Waits for `pid` while forwarding the signals this process receives to
 /// it, as runc does for a foreground exec.
 fn forward_and_wait(client: &Client, pid: i32) -> anyhow::Result<Exit> {
-    let signals = crate::run::SignalForwarding::start()?;
+    let signals = crate::run::SignalForwarding::start(false)?;
     let waiter = {
         let client = client.clone();
         std::thread::spawn(move || client.wait(pid))

@@ -275,6 +275,10 @@ impl Sandbox for Service {
                 .collect(),
             stdio,
         );
+        let spec = sentry::boot::ProcessSpec {
+            terminal: req.terminal,
+            ..spec
+        };
         let prepared = self
             .kernel
             .prepare(spec)
@@ -375,12 +379,25 @@ impl Sandbox for Service {
         })
     }
 
-    fn resize_terminal(&self, _: &TtrpcContext, _: ResizeTerminalRequest) -> ttrpc::Result<Empty> {
+    fn resize_terminal(
+        &self,
+        _: &TtrpcContext,
+        req: ResizeTerminalRequest,
+    ) -> ttrpc::Result<Empty> {
         let _handling = self.answering.begin();
-        Err(status(
-            Code::UNIMPLEMENTED,
-            "terminals are not emulated by this sentry",
-        ))
+        let pid = if req.pid == 0 { 1 } else { req.pid };
+        let console = self
+            .kernel
+            .console(pid)
+            .ok_or_else(|| status(Code::NOT_FOUND, format!("process {pid} has no terminal")))?;
+        let clamp = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
+        console.terminal().set_winsize(sentry::tty::Winsize {
+            rows: clamp(req.height),
+            cols: clamp(req.width),
+            xpixel: 0,
+            ypixel: 0,
+        });
+        Ok(Empty::default())
     }
 }
 

@@ -112,6 +112,10 @@ struct BootFlags {
     wait_start: bool,
     #[arg(long)]
     strace: bool,
+    /// FD 0 is the replica of a host pty (and 1 and 2 the same terminal):
+    /// the container's init gets an emulated terminal bridged to it.
+    #[arg(long)]
+    terminal: bool,
     #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1,
           require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
     directfs: bool,
@@ -288,6 +292,7 @@ fn cli_command(
                     process,
                     detach: f.detach,
                     pid_file: f.pid_file,
+                    console_socket: f.console_socket,
                 },
             )?)
         }
@@ -479,6 +484,7 @@ fn boot_sentry(flags: BootFlags) -> Result<i32, Failure> {
         control_fds: flags.control_fd.zip(flags.fds_fd),
         wait_start: flags.wait_start,
         strace: flags.strace,
+        terminal: flags.terminal,
         directfs: flags.directfs,
         overlay2: flags.overlay2,
         network: flags.network,

@@ -26,13 +26,19 @@ pub fn run(rt: &Runtime, args: &CreateArgs<'_>, detach: bool) -> anyhow::Result<
     // left blocked: one arriving after the sandbox ended must not kill vigil
     // before it reports the container's status. The children unblock them
     // before their exec.
-    let signals = SignalForwarding::start()?;
+    // With a terminal relayed to vigil's own, its size changes are passed
+    // on too (blocked before the relay's threads exist, which inherit the
+    // mask).
+    let relayed =
+        args.console_socket.is_none() && crate::bundle::Bundle::load(args.bundle)?.terminal();
+    let signals = SignalForwarding::start(relayed)?;
 
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
     let stdio = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
     // A sentry that fails to boot ends the run with its status (127 for a
     // missing program, as a shell reports): see `container::InitFailed`.
     let mut created = container::create_sandbox(rt, args, stdio, false, false)?;
+    let relay = created.relay.take();
     let sandbox = created.sandbox.as_mut().expect("just started");
     let pidfd = sandbox
         .sentry_pidfd()
@@ -49,6 +55,10 @@ pub fn run(rt: &Runtime, args: &CreateArgs<'_>, detach: bool) -> anyhow::Result<
             Err(e) => bail!("poll: {e}"),
         }
         for sig in signals.pending(Duration::ZERO) {
+            if let (libc::SIGWINCH, Some(relay)) = (sig, &relay) {
+                relay.resize();
+                continue;
+            }
             match sandbox.signal(sig) {
                 Ok(()) => tracing::debug!("forwarded signal {sig}"),
                 // Gone already: the exit is about to be seen.
@@ -58,6 +68,9 @@ pub fn run(rt: &Runtime, args: &CreateArgs<'_>, detach: bool) -> anyhow::Result<
         if !fds[0].revents().is_empty() {
             break;
         }
+    }
+    if let Some(relay) = relay {
+        relay.finish();
     }
     let status = match sandbox.wait()? {
         Exit::Code(code) => code,
@@ -75,12 +88,16 @@ pub struct SignalForwarding {
 }
 
 impl SignalForwarding {
-    /// Blocks the forwarded signals in this thread (and the threads it
-    /// starts later) and opens the signalfd that reads them.
-    pub fn start() -> anyhow::Result<SignalForwarding> {
+    /// Blocks the forwarded signals (and `SIGWINCH` with `winch`) in this
+    /// thread (and the threads it starts later) and opens the signalfd
+    /// that reads them.
+    pub fn start(winch: bool) -> anyhow::Result<SignalForwarding> {
         let mut set = SigSet::empty();
         for sig in FORWARDED {
             set.add(Signal::try_from(sig).expect("a valid signal"));
+        }
+        if winch {
+            set.add(Signal::SIGWINCH);
         }
         set.thread_block().context("block forwarded signals")?;
         let fd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)

@@ -11,7 +11,9 @@
 //! of each as FDs 3.., the sentry the other ends as FDs 3..; the runtime
 //! closes its copies as soon as both are started, so when either side exits
 //! the other sees its connections close. The container's stdin, stdout and
-//! stderr are the sentry's FDs 0-2. After the sockets the sentry gets the
+//! stderr are the sentry's FDs 0-2 (with `process.terminal`, all three are
+//! the replica of a host pty, see [`crate::console`], and the sentry is
+//! told `--terminal`). After the sockets the sentry gets the
 //! write end of a readiness pipe, written once it is jailed and its kernel
 //! is built ([`Sandbox::wait_ready`]).
 //!
@@ -425,6 +427,9 @@ fn boot_args(
     ];
     if options.strace {
         args.push("--strace".into());
+    }
+    if bundle.terminal() {
+        args.push("--terminal".into());
     }
     if let Some(overlay) = &options.overlay2 {
         args.push("--overlay2".into());

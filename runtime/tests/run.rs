@@ -10,8 +10,10 @@ mod common;
 use common::*;
 use std::fs;
 use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------
@@ -413,4 +415,437 @@ fn late_stdin_wakes_a_poller() {
         stderr(&out)
     );
     assert_eq!(out.status.code(), Some(0));
+}
+
+// ---------------------------------------------------------------------------
+// Terminals (`process.terminal` with `--console-socket`).
+
+/// The mounts a container with a terminal needs (runc's defaults).
+const TERMINAL_MOUNTS: &str = r#",
+    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+    {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}"#;
+
+/// An interactive `sh` on a terminal, with the applets the tests type.
+fn terminal_bundle() -> Bundle {
+    let b = Bundle::new(&["/bin/sh"]);
+    let root = b.path().join("rootfs");
+    for applet in ["tty", "stty"] {
+        symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    let json =
+        spec(&["/bin/sh"], TERMINAL_MOUNTS).replace(r#""terminal": false"#, r#""terminal": true"#);
+    b.config(&json);
+    b
+}
+
+/// The receiving end of `--console-socket`: what runc's callers
+/// (containerd's `recvtty`) do.
+struct ConsoleSocket {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    listener: std::os::unix::net::UnixListener,
+}
+
+impl ConsoleSocket {
+    fn new() -> ConsoleSocket {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("console.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        ConsoleSocket {
+            _dir: dir,
+            path,
+            listener,
+        }
+    }
+
+    /// The master `runtime` sends, and the name it sends with it; fails
+    /// if `runtime` exits or takes too long before.
+    fn receive(&self, runtime: &mut Child) -> (std::os::fd::OwnedFd, String) {
+        use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+        self.listener.set_nonblocking(true).unwrap();
+        let deadline = Instant::now() + LIMIT;
+        let conn = loop {
+            match self.listener.accept() {
+                Ok((conn, _)) => break conn,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("accept: {e}"),
+            }
+            if let Some(status) = runtime.try_wait().unwrap() {
+                let mut err = String::new();
+                std::io::Read::read_to_string(runtime.stderr.as_mut().unwrap(), &mut err).unwrap();
+                panic!("the runtime exited ({status}) without sending a terminal: {err}");
+            }
+            assert!(Instant::now() < deadline, "no terminal came");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        conn.set_nonblocking(false).unwrap();
+        let mut name = [0u8; 4096];
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut ancillary = RecvAncillaryBuffer::new(&mut space);
+        let got = rustix::net::recvmsg(
+            &conn,
+            &mut [std::io::IoSliceMut::new(&mut name)],
+            &mut ancillary,
+            RecvFlags::CMSG_CLOEXEC,
+        )
+        .unwrap();
+        let mut fds: Vec<_> = ancillary
+            .drain()
+            .filter_map(|m| match m {
+                RecvAncillaryMessage::ScmRights(r) => Some(r.collect::<Vec<_>>()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(fds.len(), 1, "one FD per message");
+        let name = String::from_utf8_lossy(&name[..got.bytes]).into_owned();
+        (fds.pop().unwrap(), name)
+    }
+}
+
+/// A child process killed if the test fails while it runs.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A conversation with a shell on a terminal master: what was read so
+/// far, gathered by a thread until the terminal hangs up.
+struct Conversation {
+    master: Option<std::fs::File>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Conversation {
+    fn new(master: std::os::fd::OwnedFd) -> Conversation {
+        let master = std::fs::File::from(master);
+        let mut c = Conversation::over(master.try_clone().unwrap());
+        c.master = Some(master);
+        c
+    }
+
+    /// A conversation that only reads `from`.
+    fn over(mut from: impl std::io::Read + Send + 'static) -> Conversation {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let into = seen.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // EIO once every replica is closed: the sandbox is gone.
+            while let Ok(n @ 1..) = from.read(&mut buf) {
+                into.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Conversation {
+            master: None,
+            seen,
+            reader: Some(reader),
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.seen.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until the transcript ends with `tail`, not counting the
+    /// cursor position queries (`ESC [6n`) busybox's line editing sends
+    /// after a prompt (nobody answers them here, as a pipe would not).
+    fn wait_for_end(&self, tail: &str) {
+        let deadline = Instant::now() + LIMIT;
+        while !self.text().replace("\x1b[6n", "").ends_with(tail) {
+            assert!(
+                Instant::now() < deadline,
+                "no {tail:?} at the end of {:?}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn master(&self) -> &std::fs::File {
+        self.master.as_ref().expect("a conversation on a master")
+    }
+
+    fn type_in(&mut self, keys: &str) {
+        self.master().write_all(keys.as_bytes()).unwrap();
+    }
+
+    fn set_size(&self, rows: u16, cols: u16) {
+        set_size(self.master(), rows, cols);
+    }
+
+    /// The whole transcript, once the terminal has hung up.
+    fn finish(mut self) -> String {
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        self.text()
+    }
+}
+
+/// Sets a terminal's window size (`TIOCSWINSZ`).
+fn set_size(tty: &impl std::os::fd::AsFd, rows: u16, cols: u16) {
+    let ws = rustix::termios::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    rustix::termios::tcsetwinsize(tty, ws).unwrap();
+}
+
+/// Types a session into a shell on the terminal whose master is `master`
+/// (of size 33x111 from the start): `tty`, `stty size` after a resize,
+/// echo, `^C` interrupting a `sleep`, and `exit 3`. Returns the transcript
+/// once the terminal hangs up.
+fn converse(master: std::os::fd::OwnedFd) -> String {
+    let mut c = Conversation::new(master);
+    let prompt = "/ # ";
+    c.wait_for_end(prompt);
+    c.type_in("tty; stty size; echo hi\n");
+    c.wait_for_end(&format!("hi\r\n{prompt}"));
+    c.set_size(40, 100);
+    // The shell's line editor redraws the prompt on SIGWINCH; typing
+    // before it has would race with the resize.
+    c.wait_for_end(&format!("\r{prompt}\x1b[J"));
+    c.type_in("stty size\n");
+    c.wait_for_end(&format!("40 100\r\n{prompt}"));
+    c.type_in("sleep 100\n");
+    // Enough for the sleep to have started.
+    std::thread::sleep(Duration::from_millis(500));
+    c.type_in("\x03");
+    c.wait_for_end(prompt);
+    c.type_in("exit 3\n");
+    c.finish()
+}
+
+/// [`converse`] with the terminal `runtime` sends to `socket`; returns
+/// the transcript and the runtime, still to be waited for.
+fn terminal_session(mut runtime: Command, socket: &ConsoleSocket) -> (String, Guard) {
+    let mut child = Guard(
+        runtime
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (master, name) = socket.receive(&mut child.0);
+    assert_eq!(name, "/dev/ptmx");
+    // Before the sandbox starts (vigil) or while the shell starts (runc):
+    // the shell's first prompt comes with this size.
+    set_size(&master, 33, 111);
+    (converse(master), child)
+}
+
+/// [`converse`] with `runtime` itself on a terminal (its stdio and
+/// controlling terminal, as in an interactive shell): it relays the
+/// container's terminal to its own.
+fn relayed_session(mut runtime: Command) -> (String, Guard) {
+    use rustix::pty::OpenptFlags;
+    use std::os::unix::process::CommandExt;
+    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    rustix::pty::grantpt(&master).unwrap();
+    rustix::pty::unlockpt(&master).unwrap();
+    let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
+    set_size(&master, 33, 111);
+    let replica = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(std::ffi::OsStr::from_bytes(name.as_bytes()))
+        .unwrap();
+    runtime
+        .stdin(replica.try_clone().unwrap())
+        .stdout(replica.try_clone().unwrap())
+        .stderr(replica);
+    // SAFETY: setsid and ioctl are async-signal-safe system calls.
+    unsafe {
+        runtime.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = Guard(runtime.spawn().unwrap());
+    // The runtime holds the replica now: the master hangs up when it exits.
+    drop(runtime);
+    (converse(master), child)
+}
+
+/// `process.terminal` with `--console-socket`: the master comes over the
+/// socket as runc sends it, and a shell on it behaves as under runc
+/// (`runc run -d`, since runc takes a console socket only when detached).
+#[test]
+fn a_terminal_comes_through_the_console_socket_like_runcs() {
+    let b = terminal_bundle();
+    let socket = ConsoleSocket::new();
+    let mut cmd = Command::new(VIGIL);
+    cmd.arg("--root")
+        .arg(b.state_root())
+        .args(["run", "--console-socket"])
+        .arg(&socket.path)
+        .arg("--bundle")
+        .arg(b.path())
+        .arg("tty");
+    let (transcript, vigil) = terminal_session(cmd, &socket);
+    let out = output_within_of(vigil);
+    assert_no_leftovers(b.path());
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}; transcript: {transcript:?}",
+        stderr(&out)
+    );
+    for want in [
+        "tty; stty size; echo hi\r\n/dev/pts/0\r\n33 111\r\nhi\r\n",
+        "stty size\r\n40 100\r\n",
+        "sleep 100\r\n^C\r\n",
+        "exit 3\r\n",
+    ] {
+        assert!(transcript.contains(want), "want {want:?} in {transcript:?}");
+    }
+
+    let Some(runc) = runc() else {
+        eprintln!("runc is not installed: the comparison is skipped");
+        return;
+    };
+    let socket = ConsoleSocket::new();
+    let state = b.path().join("runc-state");
+    let mut cmd = Command::new(runc);
+    cmd.arg("--root")
+        .arg(&state)
+        .args(["run", "-d", "--console-socket"])
+        .arg(&socket.path)
+        .arg("--bundle")
+        .arg(b.path())
+        .arg("tty");
+    let (reference, runc_run) = terminal_session(cmd, &socket);
+    drop(runc_run);
+    let _ = Command::new(runc)
+        .arg("--root")
+        .arg(&state)
+        .args(["delete", "-f", "tty"])
+        .status();
+    assert_eq!(transcript, reference);
+}
+
+/// Waits (within [`LIMIT`]) for a runtime started with piped output.
+fn output_within_of(mut child: Guard) -> Output {
+    let deadline = Instant::now() + LIMIT;
+    while child.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the runtime did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let Guard(ref mut c) = child;
+    let mut out = Output {
+        status: c.wait().unwrap(),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    use std::io::Read;
+    // Streams the test reads itself were taken before.
+    if let Some(mut o) = c.stdout.take() {
+        o.read_to_end(&mut out.stdout).unwrap();
+    }
+    if let Some(mut e) = c.stderr.take() {
+        e.read_to_end(&mut out.stderr).unwrap();
+    }
+    out
+}
+
+/// Closing the master the console socket received hangs the container's
+/// terminal up, as closing a pty master does: the shell reads end of file
+/// and exits.
+#[test]
+fn closing_the_console_hangs_the_container_up() {
+    let b = terminal_bundle();
+    let socket = ConsoleSocket::new();
+    let mut cmd = Command::new(VIGIL);
+    cmd.arg("--root")
+        .arg(b.state_root())
+        .args(["run", "--console-socket"])
+        .arg(&socket.path)
+        .arg("--bundle")
+        .arg(b.path())
+        .arg("hangup")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut vigil = Guard(cmd.spawn().unwrap());
+    let (master, _) = socket.receive(&mut vigil.0);
+    // Read here, not by a Conversation, whose reader keeps a copy open.
+    let mut master = std::fs::File::from(master);
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("/ # ") {
+        let mut buf = [0u8; 1024];
+        let n = std::io::Read::read(&mut master, &mut buf).unwrap();
+        assert!(n > 0, "hung up before the prompt");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    drop(master);
+    let out = output_within_of(vigil);
+    assert_no_leftovers(b.path());
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+}
+
+/// Without `--console-socket`, vigil relays the container's terminal to
+/// its own, as `runc run` does in the foreground.
+#[test]
+fn without_a_console_socket_the_terminal_is_relayed_like_runcs() {
+    let b = terminal_bundle();
+    let mut cmd = Command::new(VIGIL);
+    cmd.arg("--root")
+        .arg(b.state_root())
+        .args(["run", "--bundle"])
+        .arg(b.path())
+        .arg("relayed");
+    let (transcript, vigil) = relayed_session(cmd);
+    let out = output_within_of(vigil);
+    assert_no_leftovers(b.path());
+    assert_eq!(out.status.code(), Some(3), "transcript: {transcript:?}");
+    assert!(
+        transcript.contains("tty; stty size; echo hi\r\n/dev/pts/0\r\n33 111\r\nhi\r\n"),
+        "{transcript:?}"
+    );
+    assert!(
+        transcript.contains("stty size\r\n40 100\r\n"),
+        "{transcript:?}"
+    );
+
+    let Some(runc) = runc() else {
+        eprintln!("runc is not installed: the comparison is skipped");
+        return;
+    };
+    let mut cmd = Command::new(runc);
+    cmd.arg("--root")
+        .arg(b.path().join("runc-state"))
+        .args(["run", "--bundle"])
+        .arg(b.path())
+        .arg("relayed");
+    let (reference, runc_run) = relayed_session(cmd);
+    let runc_out = output_within_of(runc_run);
+    assert_eq!(transcript, reference);
+    assert_eq!(out.status.code(), runc_out.status.code());
+}
+
+#[test]
+fn a_console_socket_needs_a_terminal() {
+    let b = Bundle::new(&["true"]);
+    let cmd = b.vigil("notty", &[]);
+    // The flag goes before the id.
+    let mut args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let id = args.pop().unwrap();
+    args.extend(["--console-socket".into(), b.path().join("sock").into(), id]);
+    let mut cmd = Command::new(VIGIL);
+    cmd.args(args).stdin(Stdio::null());
+    let out = output_within(cmd, LIMIT);
+    assert_fails(
+        &out,
+        "cannot use console socket if vigil will not allocate tty",
+    );
 }

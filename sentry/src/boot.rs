@@ -64,6 +64,11 @@ pub struct ProcessSpec {
     /// The process's stdin, stdout and stderr: host FDs the application
     /// reaches only through the sentry.
     pub stdio: [OwnedFd; 3],
+    /// `process.terminal`: `stdio[0]` is the replica of a host pty (1 and
+    /// 2 are the same terminal), and the process gets an emulated terminal
+    /// bridged to it as its stdio and controlling terminal
+    /// ([`crate::tty::attach_console`]).
+    pub terminal: bool,
 }
 
 /// Everything the sentry needs to build a sandbox and run its init.

@@ -18,4 +18,5 @@ pub mod platform;
 pub mod seccomp;
 pub mod sync;
 pub mod syscalls;
+pub mod tty;
 pub mod vfs;

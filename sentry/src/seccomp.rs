@@ -79,8 +79,13 @@ static ALLOWED: &[Allow] = &[
             [eq(1, libc::SECCOMP_IOCTL_NOTIF_ID_VALID as i32)],
             [eq(1, libc::SECCOMP_IOCTL_NOTIF_ADDFD as i32)],
             [eq(1, libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS as i32)],
+            [eq(1, libc::TCGETS2 as i32)],
+            [eq(1, libc::TCSETS2 as i32)],
+            [eq(1, libc::TIOCGWINSZ as i32)],
         ],
-        "receive and answer stub system calls; no other ioctl"
+        "receive and answer stub system calls; read the console's host pty \
+         modes and window size and make it raw, the only terminal the \
+         sentry holds (never TIOCSTI, TIOCSWINSZ or job control)"
     ),
     allow!(
         SYS_kill,
@@ -226,13 +231,53 @@ mod tests {
                     0
                 },
                 |_| {
-                    let mut size = [0u16; 4];
-                    // SAFETY: TIOCGWINSZ writes a struct winsize into `size`.
-                    unsafe { libc::ioctl(0, libc::TIOCGWINSZ, size.as_mut_ptr()) };
+                    let byte = b'x';
+                    // SAFETY: TIOCSTI reads one byte from `byte` (were it
+                    // allowed, it would inject it into a terminal's input).
+                    unsafe { libc::ioctl(0, libc::TIOCSTI, &byte) };
+                    0
+                },
+                |_| {
+                    let size = [0u16; 4];
+                    // SAFETY: TIOCSWINSZ reads a struct winsize from `size`.
+                    unsafe { libc::ioctl(0, libc::TIOCSWINSZ, size.as_ptr()) };
+                    0
+                },
+                |_| {
+                    // SAFETY: plain ioctl without a pointer argument.
+                    unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
                     0
                 },
             ],
         );
+    }
+
+    #[test]
+    fn the_console_ioctls_work() {
+        let status = run_under(TABLES, |_| {
+            // A pty master stands for the console's host fd: the same
+            // requests are made on it.
+            let Ok(fd) = rustix::fs::openat(
+                rustix::fs::CWD,
+                "/dev/ptmx",
+                rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY,
+                rustix::fs::Mode::empty(),
+            ) else {
+                return 1;
+            };
+            let Ok(mut mode) = rustix::termios::tcgetattr(&fd) else {
+                return 2;
+            };
+            mode.make_raw();
+            if rustix::termios::tcsetattr(&fd, rustix::termios::OptionalActions::Now, &mode)
+                .is_err()
+                || rustix::termios::tcgetwinsize(&fd).is_err()
+            {
+                return 3;
+            }
+            7
+        });
+        assert_exited_with(status, 7);
     }
 
     #[test]

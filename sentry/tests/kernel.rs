@@ -83,6 +83,11 @@ fn run(root: &Path, argv: &[&str], stdin: &[u8]) -> (SandboxExit, String) {
                 readonly: false,
             },
             MountConfig {
+                destination: b"/dev/pts".to_vec(),
+                source: MountSource::Devpts,
+                readonly: false,
+            },
+            MountConfig {
                 destination: b"/tmp".to_vec(),
                 source: MountSource::Tmpfs { mode: 0o1777 },
                 readonly: false,
@@ -97,6 +102,7 @@ fn run(root: &Path, argv: &[&str], stdin: &[u8]) -> (SandboxExit, String) {
             capabilities: u64::MAX,
             rlimits: Vec::new(),
             stdio: [in_r, out_w, err],
+            terminal: false,
         },
         strace: std::env::var_os("VIGIL_STRACE").is_some(),
     };
@@ -124,6 +130,37 @@ fn shell_exit_code() {
     let (exit, out) = run(root.path(), &["sh", "-c", "echo $((6*7)); exit 3"], b"");
     assert_eq!(out, "42\n");
     assert_eq!(exit, SandboxExit::Exited(3));
+}
+
+/// A program using pseudo-terminals (`tests/programs/pty.c`: a pair from
+/// `/dev/ptmx`, a controlling terminal, cooked and raw input, `^C`, a
+/// resize, hangup) prints in the sandbox what it prints on Linux.
+#[test]
+fn ptys_behave_as_on_linux() {
+    let Some(root) = busybox_root() else { return };
+    let probe = root.path().join("pty");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/programs/pty.c");
+    let built = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&probe)
+        .arg(src)
+        .status();
+    if !built.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: gcc with static glibc is needed");
+        return;
+    }
+    let linux = std::process::Command::new(&probe)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let linux = String::from_utf8(linux.stdout).unwrap();
+    assert!(
+        linux.ends_with("after hangup: child exit 8\n"),
+        "on Linux: {linux}"
+    );
+    let (exit, out) = run(root.path(), &["/pty"], b"");
+    assert_eq!(out, linux);
+    assert_eq!(exit, SandboxExit::Exited(0));
 }
 
 /// Runs the shell command in `VIGIL_SH` (for trying things by hand).

@@ -27,6 +27,7 @@ use crate::vfs::tmpfs::Tmpfs;
 use crate::vfs::{At, CapSet, Credentials, FileType, Filesystem, FsContext, Vfs};
 use fdtable::FdTable;
 use std::collections::HashMap;
+use std::os::fd::OwnedFd;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use task::{ExitStatus, Image, Pid, Task, ThreadGroup};
@@ -78,6 +79,9 @@ pub struct Kernel {
     /// yet collected by [`Kernel::wait_process`].
     exited_processes: Mutex<HashMap<Pid, ExitStatus>>,
     process_exited: Condvar,
+    /// The consoles of processes started with a terminal, by pid (init's
+    /// is drained when the sandbox ends).
+    consoles: Mutex<HashMap<Pid, Arc<crate::tty::Console>>>,
 }
 
 /// What [`Kernel::processes`] reports of a process.
@@ -97,6 +101,7 @@ pub struct ProcessInfo {
 pub struct Prepared {
     cx: FsContext,
     files: Arc<FdTable>,
+    console: Option<Arc<crate::tty::Console>>,
     rlimits: task::Rlimits,
     path: Vec<u8>,
     argv: Vec<Vec<u8>>,
@@ -137,10 +142,7 @@ fn mount_fs(source: MountSource, deps: &FsDeps) -> SysResult<Option<Arc<dyn File
             deps.host.clone(),
         )),
         MountSource::Sys => Some(crate::vfs::sysfs::Sysfs::new(&deps.host)),
-        MountSource::Devpts => {
-            tracing::warn!("sentry: this mount type is not provided yet; skipped");
-            None
-        }
+        MountSource::Devpts => Some(crate::tty::devpts::Devpts::new()),
         MountSource::Unsupported(kind) => {
             tracing::warn!("sentry: mount type {kind} is not supported; skipped");
             None
@@ -221,6 +223,7 @@ impl Kernel {
             expose_processes: std::sync::atomic::AtomicBool::new(false),
             exited_processes: Mutex::new(HashMap::new()),
             process_exited: Condvar::new(),
+            consoles: Mutex::new(HashMap::new()),
         });
         let platform = Platform::new(Sink(Arc::downgrade(&kernel)), PlatformConfig::default())
             .map_err(|e| BootError::Platform(e.to_string()))?;
@@ -241,7 +244,7 @@ impl Kernel {
     /// Checks what can fail before a process starts (working directory,
     /// program lookup) and builds its descriptor table, as `runc create`
     /// does before the container's init waits to be started.
-    pub fn prepare(&self, spec: ProcessSpec) -> Result<Prepared, BootError> {
+    pub fn prepare(self: &Arc<Kernel>, spec: ProcessSpec) -> Result<Prepared, BootError> {
         let mut cx = FsContext::new(self.vfs.root());
         cx.creds = Credentials {
             uid: spec.user.uid,
@@ -259,7 +262,13 @@ impl Kernel {
             })?;
 
         let files = Arc::new(FdTable::default());
-        for (n, fd) in spec.stdio.into_iter().enumerate() {
+        let (console, host_stdio) = if spec.terminal {
+            let [host, ..] = spec.stdio;
+            (Some(self.attach_console(&files, host)?), Vec::new())
+        } else {
+            (None, Vec::from(spec.stdio))
+        };
+        for (n, fd) in host_stdio.into_iter().enumerate() {
             let host = Arc::new(HostFile::new(fd));
             let again = host.clone();
             let reopen: crate::vfs::anon::Reopen = Box::new(move |_| Ok(Box::new(again.clone())));
@@ -294,6 +303,7 @@ impl Kernel {
         Ok(Prepared {
             cx,
             files,
+            console,
             rlimits,
             path,
             argv: spec.argv,
@@ -351,6 +361,13 @@ impl Kernel {
             pids.groups.insert(pid, group.clone());
         }
         group.state().threads.push(task.clone());
+        if let Some(console) = p.console {
+            // The process leads its session; the console is its terminal.
+            if let Err(e) = console.terminal().make_controlling(self, &group, false) {
+                tracing::warn!("console as {pid}'s terminal: {}", e.errno.name());
+            }
+            lock(&self.consoles).insert(pid, console);
+        }
         if let Err(e) = exec::exec(self, &task, &p.path, p.argv, p.envp) {
             self.platform().kill(host).ok();
             return Err(BootError::Exec {
@@ -372,12 +389,34 @@ impl Kernel {
     }
 
     /// Blocks until init has exited and the sandbox has ended; its status.
+    /// What init wrote to its terminal reaches the host first.
     pub fn wait(&self) -> SandboxExit {
         let mut exit = lock(&self.exit);
         while exit.is_none() {
             exit = self.exited.wait(exit).unwrap_or_else(|p| p.into_inner());
         }
-        exit.expect("loop ends when set")
+        let exit = exit.expect("loop ends when set");
+        if let Some(console) = self.console(1) {
+            console.drain(std::time::Duration::from_secs(1));
+        }
+        exit
+    }
+
+    /// Gives a process an emulated terminal bridged to the host pty replica
+    /// `host` as FDs 0-2 (the other host stdio FDs are the same terminal).
+    fn attach_console(
+        self: &Arc<Kernel>,
+        files: &FdTable,
+        host: OwnedFd,
+    ) -> Result<Arc<crate::tty::Console>, BootError> {
+        let console = crate::tty::attach_console(self, host)
+            .map_err(|e| BootError::Platform(format!("console: {}", e.errno.name())))?;
+        for n in 0..3 {
+            files
+                .insert_at(n, console.replica(), false, fdtable::DEFAULT_NOFILE)
+                .map_err(|e| BootError::Platform(format!("stdio: {}", e.errno.name())))?;
+        }
+        Ok(Arc::new(console))
     }
 
     /// Blocks until process `pid` (init, or one from [`Kernel::start`]) has
@@ -495,6 +534,12 @@ impl Kernel {
         if let Err(e) = crate::platform::tgkill(init.host.0, init.host.0, sig) {
             tracing::debug!("signal {sig} to init: errno {e}");
         }
+    }
+
+    /// The console of process `pid` (1: init), if it was started with a
+    /// terminal (for resizes).
+    pub fn console(&self, pid: Pid) -> Option<Arc<crate::tty::Console>> {
+        lock(&self.consoles).get(&pid).cloned()
     }
 
     pub fn platform(&self) -> &Platform {
@@ -691,6 +736,9 @@ impl Kernel {
             return;
         }
         if group.parent().is_none() {
+            // An exec'd process's terminal hangs up with it: the host side
+            // sees the end of its output.
+            lock(&self.consoles).remove(&group.pid);
             lock(&self.exited_processes).insert(group.pid, status);
             self.process_exited.notify_all();
         }

@@ -23,6 +23,11 @@ impl KernelProcs {
 }
 
 fn info(k: &Kernel, g: &ThreadGroup, t: Option<&Arc<Task>>) -> ProcessInfo {
+    // The session's terminal first: finding it takes group locks.
+    let sid = g.state().sid;
+    let (tty_nr, tpgid) = crate::tty::controlling(k, sid).map_or((0, -1), |t| {
+        (t.device(), t.foreground().map_or(-1, |(fg, _)| fg))
+    });
     let s = g.state();
     let task = t.cloned().or_else(|| s.threads.first().cloned());
     let (cwd, root, creds, umask) = match &task {
@@ -82,6 +87,8 @@ fn info(k: &Kernel, g: &ThreadGroup, t: Option<&Arc<Task>>) -> ProcessInfo {
             .and_then(|t| k.platform().maps(t.host).ok())
             .unwrap_or_default()
             .into_bytes(),
+        tty_nr,
+        tpgid,
         ..ProcessInfo::default()
     }
 }

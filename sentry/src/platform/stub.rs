@@ -219,6 +219,11 @@ unsafe fn zygote_main(sock: i32, own_ns: i32, prog: *const libc::sock_fprog) -> 
             0,
         );
         reset_signals();
+        // Stubs form a host process group of their own, apart from the
+        // sentry's: what the host sends the sentry's group (SIGWINCH from
+        // the console's host pty, whose foreground group the sentry's is)
+        // is the sentry's to translate, never the application's.
+        libc::syscall(libc::SYS_setpgid, 0, 0);
         // Ignoring SIGCHLD makes the host reap each stub as soon as the
         // tracer has seen its exit.
         let ign = [libc::SIG_IGN as u64, 0, 0, 0];

@@ -179,6 +179,7 @@ async fn do_open(
             Ok(()) => break,
         }
     }
+    crate::tty::opened(&kernel, &task, &file, flags);
     let ctx = ctx_of(&kernel, &task);
     install(&ctx, file, flags & libc::O_CLOEXEC as u32 != 0)
 }
@@ -625,8 +626,7 @@ pub fn ioctl(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
         }
         libc::FIOCLEX => ctx.task.files.set_cloexec(a.fd(0), true).map(|_| 0),
         libc::FIONCLEX => ctx.task.files.set_cloexec(a.fd(0), false).map(|_| 0),
-        // No file is a terminal until the sentry emulates ttys.
-        _ => return_errno!(ENOTTY),
+        req => crate::tty::ioctl(ctx, &file, req, a.u64(2)),
     }
 }
 

@@ -254,7 +254,7 @@ served {
     dup2 => Sync(fs::dup2), Full;
     dup3 => Sync(fs::dup3), Full;
     fcntl => Sync(fs::fcntl), Partial("no record locks, leases or F_SETOWN");
-    ioctl => Sync(fs::ioctl), Partial("terminal ioctls answer ENOTTY until ttys exist");
+    ioctl => Sync(fs::ioctl), Partial("FIONBIO, FIOCLEX, FIONCLEX and the terminal ioctls of emulated ttys");
     getcwd => Sync(fs::getcwd), Full;
     chdir => Sync(fs::chdir), Full;
     fchdir => Sync(fs::fchdir), Full;

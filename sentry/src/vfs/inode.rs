@@ -222,6 +222,12 @@ pub trait FileOps: Send + Sync {
     fn try_complete_open(&self) -> crate::errno::SysResult<()> {
         Ok(())
     }
+
+    /// For layers above the VFS that need their own file type back (the
+    /// terminal layer's `ioctl`s find a terminal end this way).
+    fn as_any(&self) -> Option<&dyn Any> {
+        None
+    }
 }
 
 /// The `FileOps` of an `O_PATH` descriptor or a file with no I/O: every
