@@ -197,6 +197,12 @@ impl Sandbox {
             gofer.cgroup(cgroup);
         }
         gofer.fd(devnull.as_fd(), 0).fd(devnull.as_fd(), 1);
+        if lifecycle.detached {
+            // The runtime's stderr is its caller's (runc's shim reads it to
+            // EOF before it goes on): a gofer that outlives the runtime
+            // must not hold it. Its warnings go to its debug log, if any.
+            gofer.fd(devnull.as_fd(), 2);
+        }
         for (i, fd) in gofer_ends.iter().enumerate() {
             gofer.fd(fd.as_fd(), FIRST_IO_FD + i as i32);
         }

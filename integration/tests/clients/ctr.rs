@@ -210,6 +210,32 @@ fn run_exit_code() {
     );
 }
 
+/// `ctr run -t`: the runc shim asks the runtime for a terminal through a
+/// console socket and relays it to ctr's own.
+#[test]
+fn run_tty() {
+    let containerd = containerd();
+    differential(
+        "ctr::run_tty",
+        // ctr relays the container terminal's CRLF to the test's terminal,
+        // which adds its own CR.
+        "$ run --rm -t IMAGE ID tty\n/dev/pts/0\r\r\n[exit 0]\n",
+        |rt| {
+            let mut t = Transcript::new();
+            t.run_in_terminal(
+                "run --rm -t IMAGE ID tty",
+                run(
+                    &containerd,
+                    rt,
+                    &["--rm", "-t"],
+                    &sh(&format!("{PRINT_KERNEL}; tty")),
+                ),
+            );
+            t
+        },
+    );
+}
+
 #[test]
 fn run_stdin() {
     let containerd = containerd();
