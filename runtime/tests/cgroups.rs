@@ -634,3 +634,63 @@ fn a_path_that_cannot_be_made_leaves_nothing() {
     }
     assert_no_cgroup(&parent);
 }
+
+/// `vigil events` reports an OOM kill in the container (here of a child
+/// the shell survives) as runc's `oom` event.
+#[test]
+fn events_report_an_oom_kill() {
+    let path = unique("oomevent");
+    let script = "sleep 0.3; alloc 256; sleep 100";
+    let b = bundle(
+        &["/bin/sh", "-c", script],
+        Some(&path),
+        json!({"memory": {"limit": MIB_64}}),
+    );
+    add_alloc(&b);
+    let vigil = |args: &[&str]| {
+        let mut cmd = Command::new(VIGIL);
+        cmd.arg("--root").arg(b.state_root()).args(args);
+        cmd.stdin(Stdio::null());
+        cmd
+    };
+    let bundle_dir = b.path().to_str().unwrap().to_string();
+    let created = vigil(&["create", "--bundle", &bundle_dir, "oomev"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(created.success());
+    assert!(vigil(&["start", "oomev"]).status().unwrap().success());
+    let mut events = vigil(&["events", "--interval", "1", "oomev"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(events.stdout.take().unwrap()).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut oom = None;
+    while oom.is_none() && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            let event: Value = serde_json::from_str(&line).unwrap();
+            if event["type"] == "oom" {
+                oom = Some(event);
+            }
+        }
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    assert!(vigil(&["delete", "--force", "oomev"])
+        .status()
+        .unwrap()
+        .success());
+    let oom = oom.expect("no oom event");
+    assert_eq!(oom["id"], "oomev");
+    assert_no_cgroup(&path);
+}
