@@ -124,7 +124,7 @@ impl Drop for Relay {
 }
 
 /// Copies `from` to `to` until either ends.
-fn copy(from: &impl AsFd, to: &impl AsFd) {
+pub fn copy(from: &impl AsFd, to: &impl AsFd) {
     let mut buf = [0u8; 4096];
     loop {
         let n = match rustix::io::read(from, &mut buf) {

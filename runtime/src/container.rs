@@ -216,6 +216,10 @@ pub struct CreateArgs<'a> {
     pub bundle: &'a Path,
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
+    /// For `process.terminal`: the replica of a host pty the caller made
+    /// and serves itself (the shim relays it to containerd's fifos); the
+    /// `stdio` given to [`create_sandbox`] is then that terminal.
+    pub terminal: Option<BorrowedFd<'a>>,
 }
 
 /// A started sandbox with its state on disk; on drop before
@@ -276,10 +280,17 @@ pub fn create_sandbox(
         .process()
         .as_ref()
         .and_then(|p| p.console_size());
-    let mut terminal = host_terminal(bundle.terminal(), size, args.console_socket, !detached)?;
-    let stdio = match &terminal {
-        Some(t) => [t.replica.as_fd(); 3],
-        None => stdio,
+    let mut terminal = match args.terminal {
+        Some(_) if !bundle.terminal() => {
+            bail!("a terminal was given but process.terminal is false")
+        }
+        Some(_) => None,
+        None => host_terminal(bundle.terminal(), size, args.console_socket, !detached)?,
+    };
+    let stdio = match (&terminal, args.terminal) {
+        (Some(t), _) => [t.replica.as_fd(); 3],
+        (None, Some(replica)) => [replica; 3],
+        (None, None) => stdio,
     };
     let dir = StateDir::create(&rt.root, args.id)?;
     let mut created = Created {

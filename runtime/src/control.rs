@@ -505,6 +505,18 @@ impl Client {
         })
     }
 
+    /// Sets the window size of `pid`'s terminal (0: init's).
+    pub fn resize_terminal(&self, pid: i32, width: u32, height: u32) -> Result<(), Error> {
+        let req = ResizeTerminalRequest {
+            pid,
+            width,
+            height,
+            ..Default::default()
+        };
+        self.api.resize_terminal(Self::cx(), &req)?;
+        Ok(())
+    }
+
     pub fn processes(&self) -> Result<Vec<proto::sandbox::Process>, Error> {
         Ok(self.api.processes(Self::cx(), &Empty::default())?.processes)
     }

@@ -242,6 +242,7 @@ fn cli_command(
                     bundle: &f.bundle,
                     pid_file: f.pid_file.as_deref(),
                     console_socket: f.console_socket.as_deref(),
+                    terminal: None,
                 },
             )?;
             Ok(0)
@@ -271,6 +272,7 @@ fn cli_command(
                 bundle: &f.bundle,
                 pid_file: f.pid_file.as_deref(),
                 console_socket: f.console_socket.as_deref(),
+                terminal: None,
             };
             run::run(&rt, &args, f.detach).map_err(|error| {
                 // A container whose init could not start ends `run` with

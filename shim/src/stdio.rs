@@ -12,6 +12,7 @@
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long an output fifo may wait for its reader (the client opens it
@@ -39,12 +40,51 @@ pub struct Stdio {
 pub struct Held {
     stdin: Option<OwnedFd>,
     _readers: Vec<OwnedFd>,
+    /// A terminal's host pty master, which the shim relays to the fifos.
+    master: Option<Arc<OwnedFd>>,
+    /// Told when the terminal's output is all relayed.
+    output_done: Option<OutputDone>,
+}
+
+/// The end of a terminal's relayed output: the process's exit is reported
+/// after it, so that a client sees everything the process wrote.
+pub struct OutputDone(std::sync::mpsc::Receiver<()>);
+
+impl OutputDone {
+    /// Blocks until the output is relayed, or for `limit` at most.
+    pub fn wait(self, limit: Duration) {
+        let _ = self.0.recv_timeout(limit);
+    }
 }
 
 impl Held {
     /// `CloseIO`: the container sees EOF once the clients' write ends close.
     pub fn close_stdin(&mut self) {
         self.stdin = None;
+    }
+
+    /// For a terminal: what tells when its output is all relayed.
+    pub fn take_output_done(&mut self) -> Option<OutputDone> {
+        self.output_done.take()
+    }
+
+    /// `ResizePty`: sets the host terminal's size. For a container's init
+    /// that is all (the sentry, whose controlling terminal it is, gets
+    /// SIGWINCH); an exec'd process's sandbox terminal is told separately.
+    /// False without a terminal.
+    pub fn resize(&self, width: u32, height: u32) -> std::io::Result<bool> {
+        let Some(master) = &self.master else {
+            return Ok(false);
+        };
+        let clamp = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
+        let ws = rustix::termios::Winsize {
+            ws_row: clamp(height),
+            ws_col: clamp(width),
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        rustix::termios::tcsetwinsize(&**master, ws)?;
+        Ok(true)
     }
 }
 
@@ -74,6 +114,42 @@ impl Stdio {
             process: [stdin, stdout, stderr],
             held,
         })
+    }
+
+    /// With `process.terminal`: a host pty whose replica is the process's
+    /// stdio and whose master the shim relays, by two threads, from the
+    /// stdin fifo and to the stdout fifo (a terminal has one output).
+    pub fn open_terminal(paths: &Paths) -> std::io::Result<Stdio> {
+        let pty = vigil_runtime::console::Console::create()?;
+        let master = Arc::new(pty.master);
+        let mut held = Held {
+            master: Some(master.clone()),
+            ..Held::default()
+        };
+        if !paths.stdin.is_empty() {
+            let (reader, writer) = open_input(&paths.stdin)?;
+            held.stdin = Some(writer);
+            let to = master.clone();
+            std::thread::Builder::new()
+                .name("pty-in".into())
+                .spawn(move || vigil_runtime::console::copy(&reader, &*to))?;
+        }
+        if !paths.stdout.is_empty() {
+            let (writer, reader) = open_output(&paths.stdout)?;
+            held._readers.push(reader);
+            let from = master.clone();
+            let (done, output_done) = std::sync::mpsc::channel();
+            held.output_done = Some(OutputDone(output_done));
+            std::thread::Builder::new()
+                .name("pty-out".into())
+                .spawn(move || {
+                    vigil_runtime::console::copy(&*from, &writer);
+                    let _ = done.send(());
+                })?;
+        }
+        let replica = pty.replica;
+        let process = [replica.try_clone()?, replica.try_clone()?, replica];
+        Ok(Stdio { process, held })
     }
 
     pub fn fds(&self) -> [BorrowedFd<'_>; 3] {

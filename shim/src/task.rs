@@ -52,7 +52,8 @@ const OOM_POLL: Duration = Duration::from_secs(1);
 /// The status of a process the sandbox's end killed (SIGKILL).
 const KILLED: i32 = 128 + libc::SIGKILL;
 
-const NO_TERMINALS: &str = "terminals are not supported by vigil's shim yet";
+/// How long an exit waits for its terminal's output to be relayed.
+const OUTPUT_GRACE: Duration = Duration::from_secs(1);
 
 /// The Task service. Clones share one container table: containerd 1.6
 /// reaches it under the task v2 service name, newer daemons under v3.
@@ -104,6 +105,7 @@ impl TaskService {
         };
         tracing::debug!(id = c.id, pid, status, "init exited");
         let waiters = std::mem::take(&mut c.exec_waiters);
+        let output = c.init.held.take_output_done();
         let phase = c.init.phase.clone();
         let id = c.id.clone();
         let events = self.inner.events.clone();
@@ -118,6 +120,9 @@ impl TaskService {
         tokio::spawn(async move {
             for waiter in waiters {
                 let _ = tokio::time::timeout(EXEC_EXIT_GRACE, waiter).await;
+            }
+            if let Some(output) = output {
+                let _ = tokio::task::spawn_blocking(move || output.wait(OUTPUT_GRACE)).await;
             }
             // An OOM kill that ended the init is seen here, before its exit.
             if let Some((cgroup, seen)) = oom {
@@ -143,11 +148,6 @@ impl TaskService {
                 req.id
             )));
         }
-        if req.terminal {
-            return Err(Error::Unimplemented(format!(
-                "process.terminal: {NO_TERMINALS}"
-            )));
-        }
         if !req.checkpoint.is_empty() {
             return Err(Error::Unimplemented(
                 "restoring from a checkpoint is not supported by vigil".into(),
@@ -168,9 +168,10 @@ impl TaskService {
         let rootfs_mounted = mount_rootfs(&req.bundle, &req.rootfs).await?;
 
         let (id, bundle, paths) = (req.id.clone(), req.bundle.clone(), req.paths.clone());
+        let terminal = req.terminal;
         let started = blocking({
             let rt = rt.clone();
-            move || start_sandbox(&rt, &id, &bundle, &paths)
+            move || start_sandbox(&rt, &id, &bundle, &paths, terminal)
         })
         .await;
         let (sandbox, client, held) = match started {
@@ -209,7 +210,7 @@ impl TaskService {
                 stdin: req.paths.stdin,
                 stdout: req.paths.stdout,
                 stderr: req.paths.stderr,
-                terminal: false,
+                terminal: req.terminal,
                 ..Default::default()
             }),
             pid: pid as u32,
@@ -309,8 +310,10 @@ impl TaskService {
         );
         let (rt, id) = (c.runtime.clone(), c.id.clone());
         let (sandbox_pid, host_pid, held) = blocking(move || {
-            let stdio = Stdio::open(&paths).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-            let pid = client.exec(spec, &stdio.fds())?;
+            let terminal = spec.terminal;
+            let stdio = open_stdio(&paths, terminal)?;
+            let fds = stdio.fds();
+            let pid = client.exec(spec, if terminal { &fds[..1] } else { &fds[..] })?;
             // Reported by its host pid, as `ctr task ps` lists processes.
             let host = verbs::process_pids(&rt, &id)
                 .ok()
@@ -323,6 +326,7 @@ impl TaskService {
         p.sandbox_pid = sandbox_pid;
         p.host_pid = host_pid;
         p.held = held;
+        let output = p.held.take_output_done();
         p.phase.send_replace(Phase::Running);
         self.inner.events.send(TaskExecStarted {
             container_id: c.id.clone(),
@@ -341,6 +345,9 @@ impl TaskService {
                     // The sandbox ended, and the process with it.
                     _ => KILLED,
                 };
+                if let Some(output) = output {
+                    let _ = tokio::task::spawn_blocking(move || output.wait(OUTPUT_GRACE)).await;
+                }
                 let exit = Exit::now(status);
                 phase.send_replace(Phase::Exited(exit));
                 events.send(TaskExit {
@@ -380,14 +387,13 @@ impl TaskService {
         }
         let process: oci_spec::runtime::Process = serde_json::from_slice(spec)
             .map_err(|e| Error::InvalidArgument(format!("exec {exec_id}: process spec: {e}")))?;
-        if terminal || process.terminal().unwrap_or(false) {
-            return Err(Error::Unimplemented(format!("exec --tty: {NO_TERMINALS}")));
-        }
+        let mut spec = verbs::exec_spec(&process);
+        spec.terminal = terminal || process.terminal().unwrap_or(false);
         c.execs.insert(
             exec_id.to_string(),
             Exec {
                 process: Process::new(paths),
-                spec: verbs::exec_spec(&process),
+                spec,
             },
         );
         self.inner.events.send(TaskExecAdded {
@@ -618,6 +624,38 @@ impl TaskService {
         .await
     }
 
+    /// `ResizePty`: the host terminal gets the size; an exec'd process's
+    /// sandbox terminal is told through the control API (the init's
+    /// learns it from the host, as the sentry's controlling terminal).
+    async fn resize_pty(&self, id: &str, exec_id: &str, width: u32, height: u32) -> Result<()> {
+        let containers = self.inner.containers.lock().await;
+        let c = containers.get(id).ok_or_else(|| not_found(id))?;
+        let p = c
+            .process(exec_id)
+            .ok_or_else(|| Error::NotFound(format!("exec {exec_id} not found")))?;
+        let resized = p
+            .held
+            .resize(width, height)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("resize the terminal: {e}")))?;
+        if !resized {
+            return Err(Error::FailedPrecondition(format!(
+                "process {} has no terminal",
+                if exec_id.is_empty() { id } else { exec_id }
+            )));
+        }
+        if !exec_id.is_empty() && p.sandbox_pid != 0 {
+            let (client, pid) = (c.client.clone(), p.sandbox_pid);
+            drop(containers);
+            // The process may have just exited: its terminal then went
+            // with it, and the host side is all there is to resize.
+            if let Err(e) = blocking(move || Ok(client.resize_terminal(pid, width, height)?)).await
+            {
+                tracing::debug!(id, exec_id, "resize the sandbox terminal: {e}");
+            }
+        }
+        Ok(())
+    }
+
     async fn close_io(&self, id: &str, exec_id: &str, stdin: bool) -> Result<()> {
         let mut containers = self.inner.containers.lock().await;
         let c = containers.get_mut(id).ok_or_else(|| not_found(id))?;
@@ -659,17 +697,19 @@ fn start_sandbox(
     id: &str,
     bundle: &Path,
     paths: &Paths,
+    terminal: bool,
 ) -> Result<(
     verbs::Container,
     vigil_runtime::control::Client,
     crate::stdio::Held,
 )> {
-    let stdio = Stdio::open(paths).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    let stdio = open_stdio(paths, terminal)?;
     let args = CreateArgs {
         id,
         bundle,
         pid_file: None,
         console_socket: None,
+        terminal: terminal.then(|| stdio.fds()[0]),
     };
     // Detached: the shim, not `vigil_runtime`, waits for the sentry (through
     // the exit monitor), and the sandbox outlives a crashed shim until
@@ -687,6 +727,17 @@ fn start_sandbox(
             Err(e)
         }
     }
+}
+
+/// A process's stdio from containerd's fifos: the fifos themselves, or a
+/// terminal the shim relays to them.
+fn open_stdio(paths: &Paths, terminal: bool) -> Result<Stdio> {
+    let stdio = if terminal {
+        Stdio::open_terminal(paths)
+    } else {
+        Stdio::open(paths)
+    };
+    stdio.map_err(|e| Error::InvalidArgument(e.to_string()))
 }
 
 fn create_error(e: anyhow::Error) -> Error {
@@ -878,8 +929,9 @@ impl Task for TaskService {
         Ok(Empty::new())
     }
 
-    async fn resize_pty(&self, _: &TtrpcContext, _: ResizePtyRequest) -> TtrpcResult<Empty> {
-        Err(Error::Unimplemented(format!("resize pty: {NO_TERMINALS}")).into())
+    async fn resize_pty(&self, _: &TtrpcContext, req: ResizePtyRequest) -> TtrpcResult<Empty> {
+        TaskService::resize_pty(self, &req.id, &req.exec_id, req.width, req.height).await?;
+        Ok(Empty::default())
     }
 
     async fn close_io(&self, _: &TtrpcContext, req: CloseIORequest) -> TtrpcResult<Empty> {

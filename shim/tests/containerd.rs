@@ -34,6 +34,63 @@ fn run_prints_stdout_and_exits_with_the_status() {
     c.assert_clean(&[&id]);
 }
 
+/// `ctr run -t` and `ctr task exec -t`: the shim relays a terminal the
+/// sentry emulates to ctr's own (the test's pseudo-terminal).
+#[test]
+fn terminals_for_the_init_and_an_exec() {
+    use integration::process::run_in_terminal;
+    let c = Containerd::start();
+    let id = id("tty");
+    let limit = Duration::from_secs(30);
+    let run = c
+        .with_fifos(
+            &["run", "--runtime", RUNTIME],
+            &[
+                "--rm",
+                "-t",
+                IMAGE,
+                &id,
+                "sh",
+                "-c",
+                "tty; uname -v; exit 3",
+            ],
+        )
+        .command();
+    let out = run_in_terminal(run, limit).unwrap();
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("/dev/pts/0\r"), "{stdout:?}");
+    assert!(stdout.contains("vigil"), "{stdout:?}");
+    assert_eq!(out.exit, 3, "{stdout:?}");
+    c.assert_clean(&[&id]);
+
+    let id = self::id("ttyexec");
+    let started = c.run(&["-d", IMAGE, &id, "sleep", "100"]);
+    assert_eq!(started.exit, 0, "{}", text(&started.stderr));
+    let exec = c
+        .with_fifos(
+            &["task", "exec"],
+            &["-t", "--exec-id", "t1", &id, "sh", "-c", "tty; exit 4"],
+        )
+        .command();
+    let out = run_in_terminal(exec, limit).unwrap();
+    assert!(!out.timed_out, "ctr task exec -t did not end");
+    assert!(
+        text(&out.stdout).starts_with("/dev/pts/"),
+        "{:?}",
+        text(&out.stdout)
+    );
+    assert_eq!(out.exit, 4);
+    c.ctr(&["task", "kill", "-s", "KILL", &id]);
+    let deadline = Instant::now() + limit;
+    while !text(&c.ctr(&["task", "ls"]).stdout).contains("STOPPED") {
+        assert!(Instant::now() < deadline, "the task did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    c.ctr(&["task", "delete", &id]);
+    c.ctr(&["container", "delete", &id]);
+    c.assert_clean(&[&id]);
+}
+
 #[test]
 fn stdin_reaches_the_container() {
     let c = Containerd::start();

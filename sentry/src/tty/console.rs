@@ -131,10 +131,19 @@ impl Console {
                 .map(drop)
                 .map_err(|_| crate::errno!(EAGAIN, "cannot start a console thread"))
         };
-        let (host, m, t) = (self.host.clone(), master.clone(), self.terminal.clone());
+        // Set once the terminal's output has ended (every replica closed):
+        // the input side then lets go of the host FD too, so the host
+        // sees the terminal hang up when the process is gone.
+        let ended = Arc::new(AtomicBool::new(false));
+        let (host, m, t, e) = (
+            self.host.clone(),
+            master.clone(),
+            self.terminal.clone(),
+            ended.clone(),
+        );
         spawn(
             "console-in",
-            Box::new(move || host_to_terminal(&host, &m, &t)),
+            Box::new(move || host_to_terminal(&host, &m, &t, &e)),
         )?;
         let (host, t, writing) = (
             self.host.clone(),
@@ -143,7 +152,10 @@ impl Console {
         );
         spawn(
             "console-out",
-            Box::new(move || terminal_to_host(&host, &master, &t, &writing)),
+            Box::new(move || {
+                terminal_to_host(&host, &master, &t, &writing);
+                ended.store(true, Ordering::Release);
+            }),
         )
     }
 }
@@ -151,9 +163,27 @@ impl Console {
 /// Keystrokes from the host into the emulated terminal, until the host
 /// side closes; then the terminal hangs up, as a pty whose master is
 /// closed does (its session gets `SIGHUP`).
-fn host_to_terminal(host: &OwnedFd, master: &FileDescription, term: &Terminal) {
+fn host_to_terminal(host: &OwnedFd, master: &FileDescription, term: &Terminal, ended: &AtomicBool) {
+    /// How often a wait for keystrokes checks whether the output ended.
+    const CHECK: rustix::time::Timespec = rustix::time::Timespec {
+        tv_sec: 0,
+        tv_nsec: 100_000_000,
+    };
     let mut buf = [0u8; 4096];
     loop {
+        let mut fds = [rustix::event::PollFd::new(
+            host,
+            rustix::event::PollFlags::IN,
+        )];
+        match rustix::event::poll(&mut fds, Some(&CHECK)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => {
+                if ended.load(Ordering::Acquire) {
+                    return;
+                }
+                continue;
+            }
+            _ => {}
+        }
         let n = match rustix::io::read(host, &mut buf) {
             Ok(0) => 0,
             Ok(n) => n,
