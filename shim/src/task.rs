@@ -638,10 +638,9 @@ impl TaskService {
             .resize(width, height)
             .map_err(|e| Error::Internal(anyhow::anyhow!("resize the terminal: {e}")))?;
         if !resized {
-            return Err(Error::FailedPrecondition(format!(
-                "process {} has no terminal",
-                if exec_id.is_empty() { id } else { exec_id }
-            )));
+            // As runc's shim: a process without a terminal has nothing to
+            // resize, and that is no error.
+            return Ok(());
         }
         if !exec_id.is_empty() && p.sandbox_pid != 0 {
             let (client, pid) = (c.client.clone(), p.sandbox_pid);
