@@ -844,6 +844,44 @@ impl Tracer {
 
     /// Waits for the next stop of `tid`. Its exit is handled (reported) here
     /// and turned into `Gone`.
+    /// Waits for the interrupted thread `tid` to stop, releasing any call
+    /// of it the sentry holds meanwhile: a call the sentry receives (and
+    /// holds) only after the interrupt would otherwise keep it waiting for
+    /// good.
+    fn wait_releasing(&mut self, tid: i32) -> Result<Wait> {
+        loop {
+            if let Some(t) = self.threads.get(&tid) {
+                t.listener.abort_outstanding(tid);
+            }
+            let mut status = 0;
+            // SAFETY: waitpid writes the status int.
+            let r = unsafe {
+                libc::waitpid(
+                    tid,
+                    &mut status,
+                    libc::__WALL | libc::__WNOTHREAD | libc::WNOHANG,
+                )
+            };
+            match r {
+                0 => std::thread::sleep(std::time::Duration::from_millis(1)),
+                r if r < 0 => {
+                    if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                        continue;
+                    }
+                    return Err(PlatformError::Gone(HostTid(tid)));
+                }
+                _ => {
+                    let w = decode(status);
+                    if let Wait::Exited(s) = w {
+                        self.on_exit(tid, s);
+                        return Err(PlatformError::Gone(HostTid(tid)));
+                    }
+                    return Ok(w);
+                }
+            }
+        }
+    }
+
     fn wait_for(&mut self, tid: i32) -> Result<Wait> {
         loop {
             let mut status = 0;
@@ -1302,10 +1340,7 @@ impl Tracer {
                 }
                 // A thread blocked in a call the sentry holds only wakes for
                 // a fatal signal; release it (it stops before user code).
-                if let Some(t) = self.threads.get(&victim) {
-                    t.listener.abort_outstanding(victim);
-                }
-                match self.wait_for(victim) {
+                match self.wait_releasing(victim) {
                     Err(_) => continue,
                     Ok(Wait::Stopped { event, .. })
                         if matches!(
