@@ -476,7 +476,28 @@ fn exec_installs_a_new_image() {
             let envp0: u64 = mem.read(args[2]).unwrap();
             let env = String::from_utf8(mem.read_cstring(envp0, 4096).unwrap()).unwrap();
             let image = load(&second, &[&a0, &a1], &[&env], k.platform.vdso_base());
-            k.platform.install_image(t, image).expect("install at exec");
+            // The exec releases the reads the kernel holds; reads arriving
+            // meanwhile are held at once, as the kernel's receiver threads
+            // would, not left queued behind the install it waits for.
+            let mut later = Vec::new();
+            let installed = std::thread::scope(|s| {
+                let platform = &k.platform;
+                let install = s.spawn(move || platform.install_image(t, image));
+                while !install.is_finished() {
+                    match k.rx.recv_timeout(Duration::from_millis(1)) {
+                        Ok(Event::Syscall(call)) if call.nr == libc::SYS_read => {
+                            parked_reads.push(call.hold())
+                        }
+                        Ok(other) => later.push(other),
+                        Err(_) => {}
+                    }
+                }
+                install.join().expect("install thread")
+            });
+            installed.expect("install at exec");
+            for e in later {
+                k.default_event(e);
+            }
             None
         }
         e => Some(e),
