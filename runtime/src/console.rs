@@ -95,11 +95,12 @@ impl Relay {
         Ok(relay)
     }
 
-    /// Gives the pty the runtime's window size (at start and on SIGWINCH).
-    pub fn resize(&self) {
-        if let Ok(ws) = rustix::termios::tcgetwinsize(std::io::stdin()) {
-            let _ = rustix::termios::tcsetwinsize(&*self.master, ws);
-        }
+    /// Gives the pty the runtime's window size (at start and on SIGWINCH);
+    /// returns it (columns, rows) if the runtime's stdin has one.
+    pub fn resize(&self) -> Option<(u16, u16)> {
+        let ws = rustix::termios::tcgetwinsize(std::io::stdin()).ok()?;
+        let _ = rustix::termios::tcsetwinsize(&*self.master, ws);
+        Some((ws.ws_col, ws.ws_row))
     }
 
     /// Waits until the container's terminal has hung up and everything it

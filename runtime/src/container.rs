@@ -641,6 +641,12 @@ pub fn exec(rt: &Runtime, args: ExecArgs) -> anyhow::Result<i32> {
         Status::Created => bail!("cannot exec in a created container"),
         Status::Stopped => bail!("cannot exec in a stopped container"),
     }
+    // In the foreground, the signals to forward are blocked before any
+    // thread (a terminal relay's) exists, so every thread inherits the mask.
+    let signals = match args.detach {
+        false => Some(crate::run::SignalForwarding::start()?),
+        true => None,
+    };
     let terminal = host_terminal(
         args.process.terminal().unwrap_or(false),
         args.process.console_size(),
@@ -648,7 +654,7 @@ pub fn exec(rt: &Runtime, args: ExecArgs) -> anyhow::Result<i32> {
         !args.detach,
     )?;
     let spec = exec_spec(&args.process);
-    if !args.detach {
+    if let Some(signals) = signals {
         let client = c.client()?;
         let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
         let pid = match &terminal {
@@ -656,11 +662,11 @@ pub fn exec(rt: &Runtime, args: ExecArgs) -> anyhow::Result<i32> {
             None => client.exec(spec, &[stdin.as_fd(), stdout.as_fd(), stderr.as_fd()])?,
         };
         // The sentry holds the terminal's replica now; a relay goes on.
-        let _relay = terminal.and_then(|t| t.relay);
+        let relay = terminal.and_then(|t| t.relay);
         if let Some(path) = &args.pid_file {
             write_pid_file(path, std::process::id() as i32)?;
         }
-        return Ok(forward_and_wait(&client, pid)?.shell_status());
+        return Ok(forward_and_wait(&client, pid, &signals, relay.as_ref())?.shell_status());
     }
     exec_detached(
         &c,
@@ -760,14 +766,26 @@ fn exec_child(
 
 /// Waits for `pid` while forwarding the signals this process receives to
 /// it, as runc does for a foreground exec.
-fn forward_and_wait(client: &Client, pid: i32) -> anyhow::Result<Exit> {
-    let signals = crate::run::SignalForwarding::start(false)?;
+fn forward_and_wait(
+    client: &Client,
+    pid: i32,
+    signals: &crate::run::SignalForwarding,
+    relay: Option<&Relay>,
+) -> anyhow::Result<Exit> {
     let waiter = {
         let client = client.clone();
         std::thread::spawn(move || client.wait(pid))
     };
     while !waiter.is_finished() {
         for sig in signals.pending(Duration::from_millis(50)) {
+            if sig == libc::SIGWINCH {
+                // This process's terminal changed size: the relayed one
+                // follows, and the process's sandbox terminal with it.
+                if let Some((cols, rows)) = relay.and_then(Relay::resize) {
+                    let _ = client.resize_terminal(pid, cols.into(), rows.into());
+                }
+                continue;
+            }
             if let Err(e) = client.signal(pid, sig, false) {
                 tracing::debug!("forward signal {sig}: {e}");
             }

@@ -22,16 +22,12 @@ pub fn run(rt: &Runtime, args: &CreateArgs<'_>, detach: bool) -> anyhow::Result<
         container::start(rt, args.id)?;
         return Ok(0);
     }
-    // Blocked before the sandbox starts, so none is lost in between, and
-    // left blocked: one arriving after the sandbox ended must not kill vigil
+    // Blocked before the sandbox (and a terminal relay's threads, which
+    // inherit the mask) start, so none is lost in between, and left
+    // blocked: one arriving after the sandbox ended must not kill vigil
     // before it reports the container's status. The children unblock them
     // before their exec.
-    // With a terminal relayed to vigil's own, its size changes are passed
-    // on too (blocked before the relay's threads exist, which inherit the
-    // mask).
-    let relayed =
-        args.console_socket.is_none() && crate::bundle::Bundle::load(args.bundle)?.terminal();
-    let signals = SignalForwarding::start(relayed)?;
+    let signals = SignalForwarding::start()?;
 
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
     let stdio = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
@@ -46,17 +42,21 @@ pub fn run(rt: &Runtime, args: &CreateArgs<'_>, detach: bool) -> anyhow::Result<
         .try_clone_to_owned()
         .context("dup the sentry's pidfd")?;
     loop {
-        let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
-        match poll(
-            &mut fds,
-            Some(&rustix::time::Timespec::try_from(Duration::from_millis(50)).expect("fits")),
-        ) {
+        let mut fds = [
+            PollFd::new(&pidfd, PollFlags::IN),
+            PollFd::new(&signals.fd, PollFlags::IN),
+        ];
+        match poll(&mut fds, None) {
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => bail!("poll: {e}"),
         }
         for sig in signals.pending(Duration::ZERO) {
-            if let (libc::SIGWINCH, Some(relay)) = (sig, &relay) {
-                relay.resize();
+            if sig == libc::SIGWINCH {
+                // vigil's own terminal changed size: a relayed one follows
+                // (the sentry learns it as its terminal's owner).
+                if let Some(relay) = &relay {
+                    relay.resize();
+                }
                 continue;
             }
             match sandbox.signal(sig) {
@@ -82,23 +82,22 @@ pub fn run(rt: &Runtime, args: &CreateArgs<'_>, detach: bool) -> anyhow::Result<
 }
 
 /// The signals a foreground runtime passes on to the container
-/// ([`FORWARDED`]), blocked and read from a signalfd.
+/// ([`FORWARDED`]), and `SIGWINCH` for a terminal it relays, blocked and
+/// read from a signalfd.
 pub struct SignalForwarding {
     fd: SignalFd,
 }
 
 impl SignalForwarding {
-    /// Blocks the forwarded signals (and `SIGWINCH` with `winch`) in this
-    /// thread (and the threads it starts later) and opens the signalfd
-    /// that reads them.
-    pub fn start(winch: bool) -> anyhow::Result<SignalForwarding> {
+    /// Blocks the forwarded signals and `SIGWINCH` (ignored by default,
+    /// so nothing changes where no terminal is relayed) in this thread and
+    /// the threads it starts later, and opens the signalfd that reads them.
+    pub fn start() -> anyhow::Result<SignalForwarding> {
         let mut set = SigSet::empty();
         for sig in FORWARDED {
             set.add(Signal::try_from(sig).expect("a valid signal"));
         }
-        if winch {
-            set.add(Signal::SIGWINCH);
-        }
+        set.add(Signal::SIGWINCH);
         set.thread_block().context("block forwarded signals")?;
         let fd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .context("signalfd")?;
