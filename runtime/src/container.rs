@@ -400,13 +400,9 @@ pub fn kill(rt: &Runtime, id: &str, signal: i32, all: bool) -> anyhow::Result<()
         Err(_) if !c.record.sentry.alive() => bail!("container not running"),
         Err(e) => return Err(e.into()),
     };
-    match client.signal(0, signal, all) {
-        Ok(()) => Ok(()),
-        // The signal ended init, and with it the sentry, before the answer
-        // was sent: delivered.
-        Err(control::Error::Transport(_)) if !c.record.sentry.alive() => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    // A signal that ends init ends the sentry too, which still answers:
+    // it finishes its requests before it exits (`control::Server::finish`).
+    Ok(client.signal(0, signal, all)?)
 }
 
 /// `vigil delete`: removes a stopped (or created) container; `force` kills
