@@ -547,8 +547,10 @@ impl Conversation {
         }
     }
 
+    /// The transcript so far, without a redraw of the first prompt (see
+    /// [`without_early_redraw`]).
     fn text(&self) -> String {
-        String::from_utf8_lossy(&self.seen.lock().unwrap()).into_owned()
+        without_early_redraw(&String::from_utf8_lossy(&self.seen.lock().unwrap()))
     }
 
     /// Waits until the transcript ends with `tail`, not counting the
@@ -587,6 +589,20 @@ impl Conversation {
     }
 }
 
+/// `transcript` without the shell's redraws of its first prompt before
+/// anything was typed. runc sizes a terminal only once the container has
+/// started, so a shell that printed its prompt before that gets a
+/// `SIGWINCH` and redraws it; vigil sizes it first. Neither is a
+/// difference in what the session shows.
+fn without_early_redraw(transcript: &str) -> String {
+    let typed = transcript.find(FIRST_LINE).unwrap_or(transcript.len());
+    let (before, after) = transcript.split_at(typed);
+    before.replace("\r/ # \x1b[J", "") + after
+}
+
+/// What [`converse`] types first.
+const FIRST_LINE: &str = "tty; stty size; echo hi";
+
 /// Sets a terminal's window size (`TIOCSWINSZ`).
 fn set_size(tty: &impl std::os::fd::AsFd, rows: u16, cols: u16) {
     let ws = rustix::termios::Winsize {
@@ -606,7 +622,12 @@ fn converse(master: std::os::fd::OwnedFd) -> String {
     let mut c = Conversation::new(master);
     let prompt = "/ # ";
     c.wait_for_end(prompt);
-    c.type_in("tty; stty size; echo hi\n");
+    // A late first size (runc's, see `without_early_redraw`) comes right
+    // after the container starts: typing before its redraw would mix the
+    // two.
+    std::thread::sleep(Duration::from_millis(300));
+    c.wait_for_end(prompt);
+    c.type_in(&format!("{FIRST_LINE}\n"));
     c.wait_for_end(&format!("hi\r\n{prompt}"));
     c.set_size(40, 100);
     // The shell's line editor redraws the prompt on SIGWINCH; typing
