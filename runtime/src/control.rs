@@ -14,8 +14,9 @@
 
 use crate::boot::process_spec_parts;
 use proto::sandbox::{
-    Empty, ExecRequest, ExecResponse, ProcessesResponse, ResizeTerminalRequest, SignalRequest,
-    StartRequest, StartResponse, StateResponse, WaitRequest, WaitResponse,
+    ContainerRequest, CreateContainerRequest, Empty, ExecRequest, ExecResponse, ProcessesResponse,
+    ResizeTerminalRequest, SignalRequest, StartRequest, StartResponse, StateResponse, WaitRequest,
+    WaitResponse,
 };
 use proto::sandbox_ttrpc::{create_sandbox, Sandbox, SandboxClient};
 use sentry::boot::{SandboxExit, UserConfig};
@@ -346,7 +347,7 @@ impl Sandbox for Service {
         })
     }
 
-    fn processes(&self, _: &TtrpcContext, _: Empty) -> ttrpc::Result<ProcessesResponse> {
+    fn processes(&self, _: &TtrpcContext, _: ContainerRequest) -> ttrpc::Result<ProcessesResponse> {
         let _handling = self.answering.begin();
         let processes = self
             .kernel
@@ -366,7 +367,7 @@ impl Sandbox for Service {
         })
     }
 
-    fn state(&self, _: &TtrpcContext, _: Empty) -> ttrpc::Result<StateResponse> {
+    fn state(&self, _: &TtrpcContext, _: ContainerRequest) -> ttrpc::Result<StateResponse> {
         let _handling = self.answering.begin();
         let init = self.kernel.group(1);
         let processes = self.kernel.processes();
@@ -398,6 +399,18 @@ impl Sandbox for Service {
             ypixel: 0,
         });
         Ok(Empty::default())
+    }
+
+    fn create_container(
+        &self,
+        _: &TtrpcContext,
+        _: CreateContainerRequest,
+    ) -> ttrpc::Result<Empty> {
+        Err(status(Code::UNIMPLEMENTED, "TODO(pods): create_container"))
+    }
+
+    fn remove_container(&self, _: &TtrpcContext, _: ContainerRequest) -> ttrpc::Result<Empty> {
+        Err(status(Code::UNIMPLEMENTED, "TODO(pods): remove_container"))
     }
 }
 
@@ -518,11 +531,14 @@ impl Client {
     }
 
     pub fn processes(&self) -> Result<Vec<proto::sandbox::Process>, Error> {
-        Ok(self.api.processes(Self::cx(), &Empty::default())?.processes)
+        Ok(self
+            .api
+            .processes(Self::cx(), &ContainerRequest::default())?
+            .processes)
     }
 
     pub fn state(&self) -> Result<StateResponse, Error> {
-        Ok(self.api.state(Self::cx(), &Empty::default())?)
+        Ok(self.api.state(Self::cx(), &ContainerRequest::default())?)
     }
 
     /// Sends `fds` on the FD socket; returns their token once the sentry
