@@ -39,8 +39,9 @@ const FINISH_TIMEOUT: Duration = Duration::from_secs(1);
 const ANSWER_WRITE: Duration = Duration::from_millis(10);
 /// Length of a hand-over token.
 const TOKEN_LEN: usize = 16;
-/// The most FDs one hand-over carries (stdin, stdout, stderr).
-const MAX_FDS: usize = 3;
+/// The most FDs one hand-over carries: a process's stdio, or the gofer
+/// sockets of an added container (its root and each bind mount).
+const MAX_FDS: usize = 64;
 
 /// How a process ended, as the API reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -430,11 +431,14 @@ fn stdio_of(mut fds: Vec<OwnedFd>, terminal: bool) -> ttrpc::Result<[OwnedFd; 3]
     <[OwnedFd; 3]>::try_from(fds).map_err(|_| bad("stdio is handed over as three FDs"))
 }
 
-/// The CLI's (and shim's) end of a sandbox's control API.
+/// The CLI's (and shim's) end of a sandbox's control API, about one of
+/// the sandbox's containers.
 #[derive(Clone)]
 pub struct Client {
     api: SandboxClient,
     fd_socket: std::path::PathBuf,
+    /// The container the requests are about: empty for the sandbox's own.
+    container: String,
 }
 
 /// Why a call to the sentry failed.
@@ -474,7 +478,51 @@ impl Client {
         Ok(Client {
             api: SandboxClient::new(client),
             fd_socket: fds.to_path_buf(),
+            container: String::new(),
         })
+    }
+
+    /// The same connection, about the added container `id` (see
+    /// [`Client::create_container`]).
+    pub fn for_container(mut self, id: &str) -> Client {
+        self.container = id.to_string();
+        self
+    }
+
+    fn about(&self) -> ContainerRequest {
+        ContainerRequest {
+            container: self.container.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// Adds the container this client is about to the sandbox, with its
+    /// OCI `spec` (JSON), the `sockets` of its gofer (the root's, then one
+    /// per bind mount in spec order) and its init's `stdio` (three FDs, or
+    /// one with `terminal`). Its init waits for [`Client::start`].
+    pub fn create_container(
+        &self,
+        spec: &[u8],
+        sockets: &[BorrowedFd<'_>],
+        stdio: &[BorrowedFd<'_>],
+        terminal: bool,
+    ) -> Result<(), Error> {
+        let req = CreateContainerRequest {
+            container: self.container.clone(),
+            spec: spec.to_vec(),
+            sockets_token: self.hand_over(sockets)?.to_vec(),
+            stdio_token: self.hand_over(stdio)?.to_vec(),
+            terminal,
+            ..Default::default()
+        };
+        self.api.create_container(Self::cx(), &req)?;
+        Ok(())
+    }
+
+    /// Kills the added container's processes and releases its filesystems.
+    pub fn remove_container(&self) -> Result<(), Error> {
+        self.api.remove_container(Self::cx(), &self.about())?;
+        Ok(())
     }
 
     fn cx() -> ttrpc::context::Context {
@@ -482,13 +530,18 @@ impl Client {
     }
 
     pub fn start(&self) -> Result<i32, Error> {
-        Ok(self.api.start(Self::cx(), &StartRequest::default())?.pid)
+        let req = StartRequest {
+            container: self.container.clone(),
+            ..Default::default()
+        };
+        Ok(self.api.start(Self::cx(), &req)?.pid)
     }
 
     /// Starts `spec` with `stdio` (three FDs, or one terminal with
     /// `spec.terminal`); returns its pid in the sandbox.
     pub fn exec(&self, mut spec: ExecSpec, stdio: &[BorrowedFd<'_>]) -> Result<i32, Error> {
         spec.stdio_token = self.hand_over(stdio)?.to_vec();
+        spec.container = self.container.clone();
         Ok(self.api.exec(Self::cx(), &spec)?.pid)
     }
 
@@ -498,6 +551,7 @@ impl Client {
             pid,
             signal,
             all,
+            container: self.container.clone(),
             ..Default::default()
         };
         self.api.signal(Self::cx(), &req)?;
@@ -508,6 +562,7 @@ impl Client {
     pub fn wait(&self, pid: i32) -> Result<Exit, Error> {
         let req = WaitRequest {
             pid,
+            container: self.container.clone(),
             ..Default::default()
         };
         let r = self.api.wait(Self::cx(), &req)?;
@@ -524,6 +579,7 @@ impl Client {
             pid,
             width,
             height,
+            container: self.container.clone(),
             ..Default::default()
         };
         self.api.resize_terminal(Self::cx(), &req)?;
@@ -531,14 +587,11 @@ impl Client {
     }
 
     pub fn processes(&self) -> Result<Vec<proto::sandbox::Process>, Error> {
-        Ok(self
-            .api
-            .processes(Self::cx(), &ContainerRequest::default())?
-            .processes)
+        Ok(self.api.processes(Self::cx(), &self.about())?.processes)
     }
 
     pub fn state(&self) -> Result<StateResponse, Error> {
-        Ok(self.api.state(Self::cx(), &ContainerRequest::default())?)
+        Ok(self.api.state(Self::cx(), &self.about())?)
     }
 
     /// Sends `fds` on the FD socket; returns their token once the sentry
