@@ -12,6 +12,7 @@ use crate::bundle::Bundle;
 use crate::cgroups::{Cgroup, FreezerState};
 use crate::console::{send_master, Console, Relay};
 use crate::control::{self, Client, Exit};
+use crate::pod::Member;
 use crate::sandbox::{Lifecycle, Options, Sandbox};
 use crate::state::{self, HostProcess, Record, StateDir, CONTROL_SOCKET, FD_SOCKET};
 use anyhow::{anyhow, bail, Context};
@@ -76,34 +77,75 @@ pub struct OciState {
 pub struct Container {
     pub dir: StateDir,
     pub record: Record,
+    /// For a container that joined another's sandbox: that container, if
+    /// its state is still there (it holds the sentry's sockets).
+    pub owner: Option<Box<Container>>,
 }
 
 impl Container {
     /// Finds container `id` (runc's "container does not exist" otherwise).
     pub fn load(rt: &Runtime, id: &str) -> anyhow::Result<Container> {
-        let dir = StateDir::open(&rt.root, id)?;
-        let record = dir.load()?;
-        Ok(Container { dir, record })
+        let mut c = Container::load_one(rt, id)?;
+        // Only one level: a sandbox's owner owns its own sandbox (checked
+        // when the container joined it).
+        c.owner = match &c.record.sandbox {
+            Some(owner) => Container::load_one(rt, owner).ok().map(Box::new),
+            None => None,
+        };
+        Ok(c)
     }
 
-    /// Connects to the sentry's control API.
+    fn load_one(rt: &Runtime, id: &str) -> anyhow::Result<Container> {
+        let dir = StateDir::open(&rt.root, id)?;
+        let record = dir.load()?;
+        Ok(Container {
+            dir,
+            record,
+            owner: None,
+        })
+    }
+
+    /// The container whose sandbox this one runs in: itself, or the one it
+    /// joined (`None` once that one's state is gone).
+    fn sandbox_owner(&self) -> Option<&Container> {
+        match &self.record.sandbox {
+            None => Some(self),
+            Some(_) => self.owner.as_deref(),
+        }
+    }
+
+    /// Connects to the sentry's control API, about this container.
     pub fn client(&self) -> Result<Client, control::Error> {
-        Client::connect(
-            &self.dir.socket_path(CONTROL_SOCKET),
-            &self.dir.socket_path(FD_SOCKET),
-        )
+        let owner = self.sandbox_owner().ok_or_else(|| {
+            control::Error::Connect(format!(
+                "the sandbox of container {} is gone",
+                self.record.id
+            ))
+        })?;
+        let client = Client::connect(
+            &owner.dir.socket_path(CONTROL_SOCKET),
+            &owner.dir.socket_path(FD_SOCKET),
+        )?;
+        Ok(match &self.record.sandbox {
+            Some(_) => client.for_container(&self.record.id),
+            None => client,
+        })
+    }
+
+    /// The cgroup that holds the sandbox's processes: the container's own,
+    /// or for a joined container its pod's (its own holds only its gofer).
+    pub fn sandbox_cgroup(&self) -> Option<&Cgroup> {
+        self.sandbox_owner()?.record.cgroup.as_ref()
     }
 
     /// The container's status now.
     pub fn status(&self) -> Status {
-        if !self.record.sentry.alive() {
+        if !self.record.init.alive() {
             return Status::Stopped;
         }
         // A frozen sentry cannot answer; its cgroup says it is paused.
         if self
-            .record
-            .cgroup
-            .as_ref()
+            .sandbox_cgroup()
             .is_some_and(|c| c.state().is_ok_and(|s| s != FreezerState::Thawed))
         {
             return Status::Paused;
@@ -127,7 +169,7 @@ impl Container {
             pid: if status == Status::Stopped {
                 0
             } else {
-                self.record.sentry.pid
+                self.record.init.pid
             },
             status: status.as_str().into(),
             bundle: self.record.bundle.clone(),
@@ -222,10 +264,12 @@ pub struct CreateArgs<'a> {
     pub terminal: Option<BorrowedFd<'a>>,
 }
 
-/// A started sandbox with its state on disk; on drop before
-/// [`Created::keep`], everything is removed again.
+/// A started sandbox (or a container joined to one) with its state on
+/// disk; on drop before [`Created::keep`], everything is removed again.
 pub struct Created {
     pub sandbox: Option<Sandbox>,
+    /// A container that joined another's sandbox ([`crate::pod`]).
+    pub member: Option<Member>,
     /// The container's terminal relayed to this process's own stdio
     /// (a foreground `run` without `--console-socket`).
     pub relay: Option<Relay>,
@@ -238,6 +282,9 @@ impl Created {
     pub fn keep(mut self) -> Record {
         if let Some(sandbox) = self.sandbox.take() {
             sandbox.detach();
+        }
+        if let Some(member) = self.member.take() {
+            member.detach();
         }
         self.dir = None;
         self.record.clone()
@@ -256,6 +303,7 @@ impl Drop for Created {
     fn drop(&mut self) {
         // The sandbox's own drop kills and reaps it; then its state goes.
         drop(self.sandbox.take());
+        drop(self.member.take());
         if let Some(dir) = self.dir.take() {
             if let Err(e) = dir.remove() {
                 tracing::warn!("{e}");
@@ -264,9 +312,10 @@ impl Drop for Created {
     }
 }
 
-/// Starts a sandbox for the bundle with the container's stdio as given.
-/// With `wait_start` its init waits for `start`; with `detached` the
-/// sandbox outlives this process.
+/// Starts a sandbox for the bundle with the container's stdio as given
+/// (or, for a pod's workload container, joins its pod's sandbox). With
+/// `wait_start` its init waits for `start`; with `detached` the sandbox
+/// outlives this process.
 pub fn create_sandbox(
     rt: &Runtime,
     args: &CreateArgs<'_>,
@@ -275,6 +324,15 @@ pub fn create_sandbox(
     detached: bool,
 ) -> anyhow::Result<Created> {
     let bundle = Bundle::load(args.bundle)?;
+    let joins = crate::pod::sandbox_to_join(&bundle.spec);
+    let owner = match &joins {
+        Some(_) if !wait_start => bail!(
+            "container {} belongs to a pod's sandbox: create and start it, run cannot",
+            args.id
+        ),
+        Some(owner) => Some(crate::pod::sandbox_owner(rt, owner, args.id)?),
+        None => None,
+    };
     let size = bundle
         .spec
         .process()
@@ -295,6 +353,7 @@ pub fn create_sandbox(
     let dir = StateDir::create(&rt.root, args.id)?;
     let mut created = Created {
         sandbox: None,
+        member: None,
         relay: None,
         dir: None,
         record: Record {
@@ -303,14 +362,37 @@ pub fn create_sandbox(
             rootfs: bundle.plan.rootfs.clone(),
             created: state::now_rfc3339(),
             annotations: bundle.spec.annotations().clone().unwrap_or_default(),
-            sentry: HostProcess {
+            init: HostProcess {
                 pid: 0,
                 start_time: 0,
             },
             gofer: None,
+            sandbox: joins,
             cgroup: None,
         },
     };
+    if let Some(owner) = owner {
+        created.dir = Some(dir);
+        let member = Member::start(
+            rt,
+            args.id,
+            &bundle,
+            &owner,
+            stdio,
+            bundle.terminal(),
+            detached,
+        )?;
+        created.relay = terminal.take().and_then(|t| t.relay);
+        created.record.init = HostProcess::of(member.waiter_pid()).context("the waiter")?;
+        created.record.gofer = member.gofer_pid().and_then(|p| HostProcess::of(p).ok());
+        created.record.cgroup = member.cgroup().cloned();
+        created.member = Some(member);
+        created.dir().save(&created.record)?;
+        if let Some(path) = args.pid_file {
+            write_pid_file(path, created.record.init.pid)?;
+        }
+        return Ok(created);
+    }
     let api = control::listen(
         &dir.socket_path(CONTROL_SOCKET),
         rustix::net::SocketType::STREAM,
@@ -339,13 +421,13 @@ pub fn create_sandbox(
         };
         return Err(InitFailed { status, message }.into());
     }
-    created.record.sentry = HostProcess::of(sandbox.sentry_pid()).context("the sentry")?;
+    created.record.init = HostProcess::of(sandbox.sentry_pid()).context("the sentry")?;
     created.record.gofer = sandbox.gofer_pid().and_then(|p| HostProcess::of(p).ok());
     created.record.cgroup = sandbox.cgroup().cloned();
     created.sandbox = Some(sandbox);
     created.dir().save(&created.record)?;
     if let Some(path) = args.pid_file {
-        write_pid_file(path, created.record.sentry.pid)?;
+        write_pid_file(path, created.record.init.pid)?;
     }
     Ok(created)
 }
@@ -357,7 +439,7 @@ pub fn create(rt: &Runtime, args: &CreateArgs<'_>) -> anyhow::Result<()> {
     let stdio = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
     let created = create_sandbox(rt, args, stdio, true, true)?;
     let record = created.keep();
-    tracing::debug!(id = record.id, pid = record.sentry.pid, "created");
+    tracing::debug!(id = record.id, pid = record.init.pid, "created");
     Ok(())
 }
 
@@ -397,7 +479,7 @@ pub fn kill(rt: &Runtime, id: &str, signal: i32, all: bool) -> anyhow::Result<()
     let client = match c.client() {
         Ok(client) => client,
         // The sandbox went away between the check and the connection.
-        Err(_) if !c.record.sentry.alive() => bail!("container not running"),
+        Err(_) if !c.record.init.alive() => bail!("container not running"),
         Err(e) => return Err(e.into()),
     };
     // A signal that ends init ends the sentry too, which still answers:
@@ -427,10 +509,14 @@ pub fn delete(rt: &Runtime, id: &str, force: bool) -> anyhow::Result<()> {
         ),
         _ => {}
     }
-    for p in [Some(c.record.sentry), c.record.gofer]
-        .into_iter()
-        .flatten()
-    {
+    if c.record.sandbox.is_some() {
+        // Out of its sandbox first, if that still runs: its processes die
+        // there and its gofer's connections close.
+        if let Err(e) = c.client().and_then(|client| client.remove_container()) {
+            tracing::debug!(id, "remove the container from its sandbox: {e}");
+        }
+    }
+    for p in [Some(c.record.init), c.record.gofer].into_iter().flatten() {
         stop(&p)?;
     }
     if let Some(cgroup) = &c.record.cgroup {
@@ -442,13 +528,24 @@ pub fn delete(rt: &Runtime, id: &str, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The cgroup of a live container, for the verbs that need one.
+/// The cgroup of a live container's sandbox, for the verbs that need one
+/// (a joined container's is its pod's).
 fn live_cgroup(c: &Container) -> anyhow::Result<&Cgroup> {
     c.require_live()?;
-    c.record
-        .cgroup
-        .as_ref()
+    c.sandbox_cgroup()
         .ok_or_else(|| anyhow!("container {} has no cgroup", c.record.id))
+}
+
+/// Pausing freezes a whole sandbox: one container of a pod cannot be
+/// paused alone.
+fn require_own_sandbox(c: &Container) -> anyhow::Result<()> {
+    match &c.record.sandbox {
+        Some(owner) => bail!(
+            "container {} shares the sandbox of container {owner}: pause and resume that one",
+            c.record.id
+        ),
+        None => Ok(()),
+    }
 }
 
 /// `vigil pause`: freezes every process of the sandbox (the sentry's too,
@@ -460,6 +557,7 @@ pub fn pause(rt: &Runtime, id: &str) -> anyhow::Result<()> {
         Status::Paused => bail!("container {id} is already paused"),
         _ => bail!("container not running"),
     }
+    require_own_sandbox(&c)?;
     Ok(live_cgroup(&c)?.freeze()?)
 }
 
@@ -469,6 +567,7 @@ pub fn resume(rt: &Runtime, id: &str) -> anyhow::Result<()> {
     if c.status() != Status::Paused {
         bail!("container not paused");
     }
+    require_own_sandbox(&c)?;
     Ok(live_cgroup(&c)?.thaw()?)
 }
 
@@ -504,7 +603,7 @@ pub fn events(
     let cgroup = live_cgroup(&c)?.clone();
     let mut ooms = cgroup.oom_kill_count().unwrap_or(0);
     let mut next_stats = Instant::now();
-    while c.record.sentry.alive() {
+    while c.record.init.alive() {
         let now_ooms = cgroup.oom_kill_count().unwrap_or(ooms);
         if now_ooms > ooms {
             ooms = now_ooms;
@@ -565,10 +664,14 @@ pub fn process_pids(rt: &Runtime, id: &str) -> anyhow::Result<Vec<(i32, i32)>> {
     let c = Container::load(rt, id)?;
     c.require_live()?;
     let processes = c.client()?.processes()?;
+    let sentry = c
+        .sandbox_owner()
+        .map(|o| o.record.init.pid)
+        .ok_or_else(|| anyhow!("container not running"))?;
     // The sentry knows them by their ids in its own pid namespace; find the
     // host processes under the sentry that carry those ids.
     let by_sentry_pid: HashMap<i32, i32> = processes.iter().map(|p| (p.host_pid, p.pid)).collect();
-    Ok(descendants(c.record.sentry.pid)
+    Ok(descendants(sentry)
         .into_iter()
         .filter(|(_, nspid)| nspid.len() >= 3)
         .filter_map(|(pid, nspid)| by_sentry_pid.get(&nspid[1]).map(|&inner| (inner, pid)))

@@ -13,6 +13,7 @@ pub mod control;
 pub mod features;
 pub mod launch;
 pub mod logging;
+pub mod pod;
 pub mod run;
 pub mod sandbox;
 pub mod state;

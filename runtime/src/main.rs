@@ -83,6 +83,10 @@ enum Command {
     /// (started by vigil itself).
     #[command(hide = true)]
     Gofer(GoferFlags),
+    /// Wait for a container that joined a pod's sandbox and exit with its
+    /// status (started by vigil itself).
+    #[command(hide = true)]
+    Waiter(WaiterFlags),
 }
 
 #[derive(Args)]
@@ -126,6 +130,14 @@ struct BootFlags {
     /// Write a debug log to this file (warnings go to stderr otherwise).
     #[arg(long, value_name = "FILE")]
     debug_log: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct WaiterFlags {
+    /// The pod's sandbox container.
+    sandbox: String,
+    /// The container that joined its sandbox.
+    id: String,
 }
 
 #[derive(Args)]
@@ -343,6 +355,7 @@ fn cli_command(
             features::write_default_spec(f.bundle.as_deref(), f.rootless)?;
             Ok(0)
         }
+        Command::Waiter(f) => Ok(vigil_runtime::pod::wait(&rt, &f.sandbox, &f.id)),
         Command::Boot(_) | Command::Gofer(_) => unreachable!("handled in main"),
     }
 }

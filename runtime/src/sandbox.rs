@@ -45,7 +45,7 @@ use crate::cgroups::{self, Cgroup, FreezerState};
 use crate::launch::{self, Exit, IdMap, Process};
 use std::ffi::OsString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The first FD number of the lisafs sockets in both children.
@@ -148,16 +148,7 @@ impl Sandbox {
         stdio: [BorrowedFd<'_>; 3],
         lifecycle: &Lifecycle<'_>,
     ) -> Result<Sandbox, Error> {
-        let exe = match &options.vigil_binary {
-            Some(path) => path.clone(),
-            None => std::env::current_exe().map_err(Error::Exe)?,
-        };
-        if let Some(dir) = &options.debug_log {
-            std::fs::create_dir_all(dir).map_err(|source| Error::DebugLog {
-                path: dir.clone(),
-                source,
-            })?;
-        }
+        let exe = vigil_exe(options)?;
         let (gofer_ends, sentry_ends) = socket_pairs(bundle.served_mounts())?;
         let io_fds = io_fd_list(gofer_ends.len());
         let mut sandbox = Sandbox {
@@ -169,45 +160,15 @@ impl Sandbox {
         };
         // The cgroup is made first, so both children are born into it.
         sandbox.cgroup = sandbox_cgroup(id, bundle, options)?;
-
-        // The gofer jails itself (mount namespace, pivot_root, seccomp); it
-        // needs nothing from the container's stdio but a stderr for errors.
-        let devnull = std::fs::File::open("/dev/null").map_err(Error::DevNull)?;
-        let mut gofer = launch::Command::new(exe.as_os_str()).map_err(Error::Gofer)?;
-        gofer
-            .arg("gofer")
-            .and_then(|c| c.arg("--bundle"))
-            .and_then(|c| c.arg(&bundle.dir))
-            .and_then(|c| c.arg("--io-fds"))
-            .and_then(|c| c.arg(&io_fds))
-            .and_then(|c| c.arg(format!("--directfs={}", options.directfs)))
-            .map_err(Error::Gofer)?;
-        if let Some(dir) = &options.debug_log {
-            let log = dir.join(format!("{id}.gofer.log"));
-            gofer
-                .arg("--debug-log")
-                .and_then(|c| c.arg(&log))
-                .map_err(Error::Gofer)?;
-        }
-        pass_environment(&mut gofer).map_err(Error::Gofer)?;
-        if lifecycle.detached {
-            gofer.keep_after_parent_exit();
-        }
-        if let Some(cgroup) = &sandbox.cgroup {
-            gofer.cgroup(cgroup);
-        }
-        gofer.fd(devnull.as_fd(), 0).fd(devnull.as_fd(), 1);
-        if lifecycle.detached {
-            // The runtime's stderr is its caller's (runc's shim reads it to
-            // EOF before it goes on): a gofer that outlives the runtime
-            // must not hold it. Its warnings go to its debug log, if any.
-            gofer.fd(devnull.as_fd(), 2);
-        }
-        for (i, fd) in gofer_ends.iter().enumerate() {
-            gofer.fd(fd.as_fd(), FIRST_IO_FD + i as i32);
-        }
-        sandbox.gofer = Some(gofer.spawn().map_err(Error::Gofer)?);
-        drop(gofer_ends);
+        sandbox.gofer = Some(spawn_gofer(
+            &exe,
+            id,
+            bundle,
+            options,
+            sandbox.cgroup.as_ref(),
+            lifecycle.detached,
+            gofer_ends,
+        )?);
 
         let (ready_r, ready_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
             .map_err(|e| Error::ReadyPipe(e.into()))?;
@@ -344,22 +305,9 @@ impl Sandbox {
     /// The gofer exits by itself once the sentry's connections close; a
     /// gofer that does not is killed.
     fn stop_gofer(&mut self) {
-        let Some(gofer) = self.gofer.take() else {
-            return;
-        };
-        let deadline = Instant::now() + GOFER_GRACE;
-        while Instant::now() < deadline {
-            match gofer.wait(true) {
-                Ok(Some(exit)) => {
-                    tracing::debug!(?exit, "gofer exited");
-                    return;
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-                Err(_) => break,
-            }
+        if let Some(gofer) = self.gofer.take() {
+            stop_gofer(gofer);
         }
-        let exit = gofer.kill_and_reap();
-        tracing::debug!(?exit, "gofer killed");
     }
 }
 
@@ -396,8 +344,95 @@ impl Drop for Sandbox {
     }
 }
 
+/// The vigil executable whose hidden commands become a sandbox's
+/// processes; its debug log directory is made on the way.
+pub fn vigil_exe(options: &Options) -> Result<PathBuf, Error> {
+    if let Some(dir) = &options.debug_log {
+        std::fs::create_dir_all(dir).map_err(|source| Error::DebugLog {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    match &options.vigil_binary {
+        Some(path) => Ok(path.clone()),
+        None => std::env::current_exe().map_err(Error::Exe),
+    }
+}
+
+/// Starts the gofer that serves `bundle`'s mounts on `ends` (the root's
+/// socket, then one per bind mount), in `cgroup`. It jails itself (mount
+/// namespace, pivot_root, seccomp) and needs nothing from the container's
+/// stdio but a stderr for errors.
+pub fn spawn_gofer(
+    exe: &Path,
+    id: &str,
+    bundle: &Bundle,
+    options: &Options,
+    cgroup: Option<&Cgroup>,
+    detached: bool,
+    ends: Vec<OwnedFd>,
+) -> Result<Process, Error> {
+    let devnull = std::fs::File::open("/dev/null").map_err(Error::DevNull)?;
+    let mut gofer = launch::Command::new(exe.as_os_str()).map_err(Error::Gofer)?;
+    gofer
+        .arg("gofer")
+        .and_then(|c| c.arg("--bundle"))
+        .and_then(|c| c.arg(&bundle.dir))
+        .and_then(|c| c.arg("--io-fds"))
+        .and_then(|c| c.arg(io_fd_list(ends.len())))
+        .and_then(|c| c.arg(format!("--directfs={}", options.directfs)))
+        .map_err(Error::Gofer)?;
+    if let Some(dir) = &options.debug_log {
+        let log = dir.join(format!("{id}.gofer.log"));
+        gofer
+            .arg("--debug-log")
+            .and_then(|c| c.arg(&log))
+            .map_err(Error::Gofer)?;
+    }
+    pass_environment(&mut gofer).map_err(Error::Gofer)?;
+    if detached {
+        gofer.keep_after_parent_exit();
+    }
+    if let Some(cgroup) = cgroup {
+        gofer.cgroup(cgroup);
+    }
+    gofer.fd(devnull.as_fd(), 0).fd(devnull.as_fd(), 1);
+    if detached {
+        // The runtime's stderr is its caller's (runc's shim reads it to
+        // EOF before it goes on): a gofer that outlives the runtime must
+        // not hold it. Its warnings go to its debug log, if any.
+        gofer.fd(devnull.as_fd(), 2);
+    }
+    for (i, fd) in ends.iter().enumerate() {
+        gofer.fd(fd.as_fd(), FIRST_IO_FD + i as i32);
+    }
+    gofer.spawn().map_err(Error::Gofer)
+}
+
+/// Waits a little for a gofer whose connections have closed to exit by
+/// itself, then kills it.
+pub fn stop_gofer(gofer: Process) {
+    let deadline = Instant::now() + GOFER_GRACE;
+    while Instant::now() < deadline {
+        match gofer.wait(true) {
+            Ok(Some(exit)) => {
+                tracing::debug!(?exit, "gofer exited");
+                return;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(_) => break,
+        }
+    }
+    let exit = gofer.kill_and_reap();
+    tracing::debug!(?exit, "gofer killed");
+}
+
 /// The cgroup the spec asks for, made with its resources applied.
-fn sandbox_cgroup(id: &str, bundle: &Bundle, options: &Options) -> Result<Option<Cgroup>, Error> {
+pub fn sandbox_cgroup(
+    id: &str,
+    bundle: &Bundle,
+    options: &Options,
+) -> Result<Option<Cgroup>, Error> {
     let linux = bundle.spec.linux().as_ref();
     let path = linux.and_then(|l| l.cgroups_path().as_ref());
     let path = path.map(|p| p.to_string_lossy());
@@ -474,7 +509,7 @@ fn pass_environment(cmd: &mut launch::Command<'_>) -> Result<(), launch::Error> 
 }
 
 /// `n` socket pairs: the gofer's ends and the sentry's ends.
-fn socket_pairs(n: usize) -> Result<(Vec<OwnedFd>, Vec<OwnedFd>), Error> {
+pub fn socket_pairs(n: usize) -> Result<(Vec<OwnedFd>, Vec<OwnedFd>), Error> {
     use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
     let mut gofer = Vec::with_capacity(n);
     let mut sentry = Vec::with_capacity(n);

@@ -92,8 +92,16 @@ pub struct Record {
     /// RFC 3339, UTC.
     pub created: String,
     pub annotations: HashMap<String, String>,
-    pub sentry: HostProcess,
+    /// The host process that exits with the container's status, whose pid
+    /// is the container's: the sentry of the container's own sandbox, or
+    /// the waiter of a container that joined another's ([`crate::pod`]).
+    pub init: HostProcess,
+    /// The container's gofer.
     pub gofer: Option<HostProcess>,
+    /// For a container that joined another container's sandbox (a pod's
+    /// workload container): that container's id.
+    #[serde(default)]
+    pub sandbox: Option<String>,
     /// The container's cgroup, reopened by `pause`, `events` and `delete`.
     pub cgroup: Option<crate::cgroups::Cgroup>,
 }

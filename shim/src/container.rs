@@ -2,7 +2,8 @@
 //! and the sentry's control API), its init process and the exec'd processes,
 //! each with its life so far.
 //!
-//! The init is the sentry: a child of the shim whose exit status is init's
+//! The init is the sentry (or, for a container that joined its pod's
+//! sandbox, its waiter): a child of the shim whose exit status is init's
 //! (code, or 128 + signal). The shim learns of it only from the crate's exit
 //! monitor. An exec'd process lives inside the sandbox; a task waits for it
 //! through the control API.
@@ -124,7 +125,7 @@ impl Container {
 
     /// Whether the sandbox's cgroup is frozen (`Pause`).
     pub fn paused(&self) -> bool {
-        self.sandbox.record.cgroup.as_ref().is_some_and(|c| {
+        self.sandbox.sandbox_cgroup().is_some_and(|c| {
             c.state()
                 .is_ok_and(|s| s != vigil_runtime::cgroups::FreezerState::Thawed)
         })

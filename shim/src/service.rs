@@ -113,7 +113,7 @@ impl Shim for Service {
             runtime.root = root.into();
         }
         let pid = vigil_runtime::container::Container::load(&runtime, &self.id)
-            .map(|c| c.record.sentry.pid)
+            .map(|c| c.record.init.pid)
             .unwrap_or(0);
         if let Err(e) = vigil_runtime::container::delete(&runtime, &self.id, true) {
             tracing::warn!("delete {}: {e:#}", self.id);

@@ -93,12 +93,13 @@ impl TaskService {
     }
 
     /// The exit monitor saw child `pid` end with `status`: if it is a
-    /// container's sentry, that container's init has ended.
+    /// container's sentry (or a joined container's waiter), that
+    /// container's init has ended.
     pub async fn child_exited(&self, pid: i32, status: i32) {
         let mut containers = self.inner.containers.lock().await;
         let Some(c) = containers
             .values_mut()
-            .find(|c| c.sandbox.record.sentry.pid == pid)
+            .find(|c| c.sandbox.record.init.pid == pid)
         else {
             // The gofer, or a sandbox deleted before it ran.
             return;
@@ -183,7 +184,7 @@ impl TaskService {
                 return Err(e);
             }
         };
-        let pid = sandbox.record.sentry.pid;
+        let pid = sandbox.record.init.pid;
         let mut init = Process::new(req.paths.clone());
         init.host_pid = pid;
         init.held = held;
@@ -245,9 +246,9 @@ impl TaskService {
             // that the caller's next look sees the init stopped, as after a
             // failed `runc start`, and can delete it.
             let mut phase = c.init.phase.subscribe();
-            let sentry = c.sandbox.record.sentry;
+            let init = c.sandbox.record.init;
             drop(containers);
-            let _ = sentry.signal(libc::SIGKILL);
+            let _ = init.signal(libc::SIGKILL);
             let ended = tokio::time::timeout(
                 EXEC_EXIT_GRACE,
                 phase.wait_for(|p| matches!(p, Phase::Exited(_))),
@@ -587,14 +588,16 @@ impl TaskService {
     }
 
     async fn stats(&self, id: &str) -> Result<StatsResponse> {
-        let cgroup =
-            {
-                let containers = self.inner.containers.lock().await;
-                let c = containers.get(id).ok_or_else(|| not_found(id))?;
-                c.sandbox.record.cgroup.clone().ok_or_else(|| {
-                    Error::FailedPrecondition(format!("container {id} has no cgroup"))
-                })?
-            };
+        let cgroup = {
+            let containers = self.inner.containers.lock().await;
+            let c = containers.get(id).ok_or_else(|| not_found(id))?;
+            // A pod's container reports its pod's usage: its processes
+            // are the pod sentry's.
+            c.sandbox
+                .sandbox_cgroup()
+                .cloned()
+                .ok_or_else(|| Error::FailedPrecondition(format!("container {id} has no cgroup")))?
+        };
         let any = blocking(move || {
             let stats = cgroup.stats().map_err(|e| Error::Internal(e.into()))?;
             let ooms = cgroup.oom_kill_count().unwrap_or(0);
@@ -625,8 +628,9 @@ impl TaskService {
     }
 
     /// `ResizePty`: the host terminal gets the size; an exec'd process's
-    /// sandbox terminal is told through the control API (the init's
-    /// learns it from the host, as the sentry's controlling terminal).
+    /// sandbox terminal is told through the control API, and so is the
+    /// init's of a container that joined a pod's sandbox (a sandbox's own
+    /// init learns it from the host, as the sentry's controlling terminal).
     async fn resize_pty(&self, id: &str, exec_id: &str, width: u32, height: u32) -> Result<()> {
         let containers = self.inner.containers.lock().await;
         let c = containers.get(id).ok_or_else(|| not_found(id))?;
@@ -642,7 +646,8 @@ impl TaskService {
             // resize, and that is no error.
             return Ok(());
         }
-        if !exec_id.is_empty() && p.sandbox_pid != 0 {
+        let joined = c.sandbox.record.sandbox.is_some();
+        if (!exec_id.is_empty() && p.sandbox_pid != 0) || (exec_id.is_empty() && joined) {
             let (client, pid) = (c.client.clone(), p.sandbox_pid);
             drop(containers);
             // The process may have just exited: its terminal then went
