@@ -509,3 +509,192 @@ fn connect_as(path: &Path, uid: u32) -> i32 {
         libc::WEXITSTATUS(status)
     }
 }
+
+/// A bundle of a pod's container: `args` with CRI's annotations for its
+/// `kind` (`sandbox` or `container`) in pod `sandbox_id`, `marker` in a
+/// file `/marker` of its own rootfs, and `hostname` if given.
+fn pod_bundle(args: &[&str], kind: &str, sandbox_id: &str, marker: &str) -> Bundle {
+    let b = Bundle::new(args);
+    let root = b.path().join("rootfs");
+    std::fs::write(root.join("marker"), marker).unwrap();
+    std::os::unix::fs::symlink("busybox", root.join("bin/hostname")).unwrap();
+    let mut spec: serde_json::Value = serde_json::from_str(&spec(args, "")).unwrap();
+    spec["annotations"] = serde_json::json!({
+        "io.kubernetes.cri.container-type": kind,
+        "io.kubernetes.cri.sandbox-id": sandbox_id,
+    });
+    spec["hostname"] = match kind {
+        "sandbox" => "vigil-pod".into(),
+        _ => serde_json::Value::Null,
+    };
+    b.config(&spec.to_string());
+    b
+}
+
+/// Deletes the containers `ids` with `--force` when dropped, so that a
+/// failed test leaves no detached sandbox behind.
+struct ForceDelete<'a> {
+    rt: &'a Runtime,
+    ids: &'a [&'a str],
+}
+
+impl Drop for ForceDelete<'_> {
+    fn drop(&mut self) {
+        for id in self.ids {
+            let _ = self.rt.cmd(&["delete", "--force", id]).output();
+        }
+    }
+}
+
+/// Whether host process `pid` descends from `ancestor`.
+fn descends_from(pid: i32, ancestor: i32) -> bool {
+    let mut pid = pid;
+    for _ in 0..64 {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            return false;
+        };
+        let ppid: i32 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if ppid == ancestor {
+            return true;
+        }
+        if ppid <= 1 {
+            return false;
+        }
+        pid = ppid;
+    }
+    false
+}
+
+/// The host pids `vigil ps` reports for `id`, once there are `n`.
+fn ps_host_pids(rt: &Runtime, id: &str, n: usize) -> Vec<i32> {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let out = rt.out(&["ps", "--format", "json", id]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let pids: Vec<i32> = serde_json::from_slice(&out.stdout).unwrap();
+        if pids.len() == n || Instant::now() > deadline {
+            return pids;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A pod as CRI runs it through an OCI runtime: the sandbox (pause)
+/// container starts a sandbox, the workload container joins it. The
+/// workload has its own root filesystem, sees the pod's hostname, runs
+/// under the pod's one sentry, and its pid is a host process that exits
+/// with its status; deleting it leaves the pod running, and deleting the
+/// pod leaves nothing.
+#[test]
+fn a_pods_workload_container_joins_the_pods_sandbox() {
+    become_subreaper();
+    let pause = pod_bundle(&["sleep", "1000"], "sandbox", "pod", "pause");
+    let work = pod_bundle(
+        &["sh", "-c", "hostname; cat /marker; echo; sleep 100"],
+        "container",
+        "pod",
+        "work",
+    );
+    let rt = Runtime::vigil(&pause);
+    let _cleanup = ForceDelete {
+        rt: &rt,
+        ids: &["work", "pod"],
+    };
+    let pod_pid = rt.create(&pause, "pod", &pause.path().join("pod.log"));
+    assert!(rt.out(&["start", "pod"]).status.success());
+
+    let log = work.path().join("work.log");
+    let work_pid = rt.create(&work, "work", &log);
+    assert_ne!(work_pid, pod_pid);
+    assert_eq!(rt.status("work"), "created");
+    assert!(rt.out(&["start", "work"]).status.success());
+    assert_eq!(rt.status("work"), "running");
+
+    // sh and its sleep, children of the pod's sentry and not the pod's.
+    let pids = ps_host_pids(&rt, "work", 2);
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    for p in &pids {
+        assert!(descends_from(*p, pod_pid), "{p} is not under the sentry");
+    }
+    let pod_pids = ps_host_pids(&rt, "pod", 1);
+    assert!(pod_pids.iter().all(|p| !pids.contains(p)), "{pod_pids:?}");
+
+    let exec = rt.out(&["exec", "work", "sh", "-c", "cat /marker; exit 5"]);
+    assert_eq!(String::from_utf8_lossy(&exec.stdout), "work");
+    assert_eq!(exec.status.code(), Some(5), "{}", stderr(&exec));
+
+    // The workload's init (sh, no handler) ignores TERM as any init does.
+    assert!(rt.out(&["kill", "work", "KILL"]).status.success());
+    assert_eq!(reap(work_pid), 137);
+    assert_eq!(rt.status("work"), "stopped");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "vigil-pod\nwork\n");
+    assert!(rt.out(&["delete", "work"]).status.success());
+    assert_no_leftovers(work.path());
+    assert_eq!(rt.status("pod"), "running");
+
+    assert!(rt.out(&["kill", "pod", "KILL"]).status.success());
+    assert_eq!(reap(pod_pid), 137);
+    assert!(rt.out(&["delete", "pod"]).status.success());
+    assert_no_leftovers(pause.path());
+    assert_eq!(std::fs::read_dir(pause.state_root()).unwrap().count(), 0);
+}
+
+/// A workload container whose pod's sandbox does not exist is refused,
+/// with nothing left behind; so is pausing one container of a pod.
+#[test]
+fn a_workload_container_needs_its_pods_sandbox() {
+    let work = pod_bundle(&["true"], "container", "nopod", "work");
+    let rt = Runtime::vigil(&work);
+    let mut create = rt.cmd(&["create", "--bundle"]);
+    create.arg(work.path()).arg("work");
+    let out = output_within(create, LIMIT);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the sandbox of container work: nopod: container does not exist"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(rt.out(&["state", "work"]).status.code() == Some(1));
+    assert_no_leftovers(work.path());
+}
+
+/// Pausing freezes a sandbox: a pod's workload container alone cannot be
+/// paused, its pod can.
+#[test]
+fn one_container_of_a_pod_is_not_paused_alone() {
+    become_subreaper();
+    let pause = pod_bundle(&["sleep", "1000"], "sandbox", "pod", "pause");
+    let work = pod_bundle(&["sleep", "1000"], "container", "pod", "work");
+    let rt = Runtime::vigil(&pause);
+    let _cleanup = ForceDelete {
+        rt: &rt,
+        ids: &["work", "pod"],
+    };
+    let pod_pid = rt.create(&pause, "pod", &pause.path().join("pod.log"));
+    assert!(rt.out(&["start", "pod"]).status.success());
+    let work_pid = rt.create(&work, "work", &work.path().join("work.log"));
+    assert!(rt.out(&["start", "work"]).status.success());
+    let out = rt.out(&["pause", "work"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("shares the sandbox of container pod"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(rt.out(&["pause", "pod"]).status.success());
+    assert_eq!(rt.status("work"), "paused");
+    assert!(rt.out(&["resume", "pod"]).status.success());
+    assert_eq!(rt.status("work"), "running");
+    // Deleting the pod first ends its containers with it.
+    assert!(rt.out(&["delete", "--force", "pod"]).status.success());
+    assert_eq!(reap(pod_pid), 137);
+    assert_eq!(reap(work_pid), 137);
+    assert_eq!(rt.status("work"), "stopped");
+    assert!(rt.out(&["delete", "work"]).status.success());
+    assert_no_leftovers(pause.path());
+    assert_no_leftovers(work.path());
+}
