@@ -39,10 +39,10 @@ setup:
 		|| { echo "setup: clippy is missing from the Rust toolchain" >&2; exit 1; }
 	@echo "setup: ok ($$($(CARGO) --version))"
 
-# The main job: build vigil and a busybox image, and have podman run a short
-# shell session with vigil as its runtime.
+# The main job: build vigil, its containerd shim and a busybox image, and
+# have containerd run a short shell session in a vigil sandbox.
 demo: setup
-	$(CARGO) build --release -p runtime
+	$(CARGO) build --release -p runtime -p shim
 	scripts/demo.sh
 
 fmt:

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# vigil's demo: podman runs a short shell session with vigil as its OCI
-# runtime, in an image built locally from Debian's busybox-static, showing
-# what the application sees (its own kernel, processes and files). podman
-# is private to the demo (its storage and configuration live in a temporary
-# directory removed at the end); `make demo` builds vigil first.
+# vigil's demo: containerd runs a short shell session in a vigil sandbox
+# through vigil's shim (`ctr run --runtime io.containerd.vigil.v2`), in an
+# image built locally from Debian's busybox-static, showing what the
+# application sees (its own kernel, processes and files). containerd is
+# private to the demo (its configuration, state and content live in a
+# temporary directory removed at the end); `make demo` builds vigil and
+# its shim first.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-vigil=${VIGIL:-${CARGO_TARGET_DIR:-$top/target}/release/vigil}
+bin=${VIGIL_BIN_DIR:-${CARGO_TARGET_DIR:-$top/target}/release}
 cargo=${CARGO:-cargo}
 
 script="echo '== uname -a'; uname -a; echo
@@ -17,6 +19,7 @@ echo 'hello from the sandbox' > /tmp/greeting; cat /tmp/greeting; ls -l /tmp; ec
 echo '== /proc/version'; cat /proc/version"
 
 cd "$top"
-exec "$cargo" run --release --quiet -p integration --bin private-podman -- \
-    run --rm --runtime "$vigil" --pull=never --network=none \
-    --hostname vigil-demo localhost/vigil-busybox:latest sh -c "$script"
+# The shim finds the vigil binary next to itself.
+exec "$cargo" run --release --quiet -p integration --bin private-ctr -- "$bin" \
+    run --rm --runtime io.containerd.vigil.v2 \
+    localhost/vigil-busybox:latest vigil-demo sh -c "$script"
