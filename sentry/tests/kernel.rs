@@ -273,6 +273,18 @@ impl Pod {
         processes.iter().map(|p| p.pid).collect()
     }
 
+    /// Waits (a few seconds at most) for the thread serving b's root to
+    /// end; whether it did.
+    fn b_gofer_ends(&self) -> bool {
+        for _ in 0..500 {
+            if self.b_gofer.is_finished() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        false
+    }
+
     /// Waits (a few seconds at most) until `container` runs no process.
     fn until_empty(&self, container: &str) {
         for _ in 0..500 {
@@ -396,6 +408,8 @@ fn an_added_init_takes_its_container_with_it() {
     // b's init is gone; its exit is still there for a second waiter.
     assert_eq!(pod.kernel.wait_container("b"), Some(ExitStatus::Exited(7)));
     assert!(pod.kernel.container_init("b").is_none());
+    pod.kernel.remove_container("b").unwrap();
+    assert!(pod.b_gofer_ends(), "b's gofer is still connected");
 }
 
 /// Removing an added container kills its processes, releases its root
@@ -437,13 +451,7 @@ fn removing_a_container_kills_it_and_releases_its_root() {
         .kernel
         .prepare("b", process(&["true"], captured().0))
         .is_err());
-    for _ in 0..500 {
-        if pod.b_gofer.is_finished() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    assert!(pod.b_gofer.is_finished(), "b's gofer is still connected");
+    assert!(pod.b_gofer_ends(), "b's gofer is still connected");
     assert_eq!(pod.exec(SANDBOX_CONTAINER, "echo alive").1, "alive\n");
     assert!(matches!(
         pod.kernel.remove_container(SANDBOX_CONTAINER),
