@@ -4,10 +4,12 @@
 //! platform events and are served by [`crate::syscalls`].
 //!
 //! Lock order: `Kernel::pids`, then `ThreadGroup` states (see [`task`]),
-//! then VFS locks. `Kernel::containers` and a container's `InitExit` are
-//! leaves: nothing else is taken while one is held. Platform control calls
-//! (which block until the tracer has acted) are made only from the control
-//! thread or a boot thread, never from the platform's receiver threads.
+//! then VFS locks. `Kernel::containers`, then a container's `InitExit`,
+//! come last: nothing else is taken, and no platform call made, while
+//! either is held. Platform control calls (which block until the tracer has
+//! acted) are made only from the control thread or a boot thread, never
+//! from the platform's receiver threads or its tracer (which delivers
+//! exits).
 //!
 //! A sandbox runs one or more containers (a pod's). Each has its own mount
 //! namespace (a [`Vfs`], carried by its tasks' [`FsContext`]) and its own
@@ -452,13 +454,17 @@ impl Kernel {
             }
         };
         if p.init {
-            match lock(&self.containers).get_mut(&p.container) {
-                Some(c) if c.init.is_none() && c.exit.get().is_none() => c.init = Some(pid),
-                // Removed, or ended (killed) before it started.
-                _ => {
-                    self.platform().kill(host).ok();
-                    return Err(BootError::NoContainer(p.container.to_string()));
+            let recorded = match lock(&self.containers).get_mut(&p.container) {
+                Some(c) if c.init.is_none() && c.exit.get().is_none() => {
+                    c.init = Some(pid);
+                    true
                 }
+                // Removed, or ended (killed) before it started.
+                _ => false,
+            };
+            if !recorded {
+                self.platform().kill(host).ok();
+                return Err(BootError::NoContainer(p.container.to_string()));
             }
         }
         // A new session and process group of its own, as the container's
