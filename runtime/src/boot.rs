@@ -13,7 +13,8 @@ use lisafs::Socket;
 use nix::mount::{MntFlags, MsFlags};
 use oci_spec::runtime::{Mount, PosixRlimitType, Process, Spec};
 use sentry::boot::{
-    BootConfig, MountConfig, MountSource, ProcessSpec, Rlimit, SandboxExit, UserConfig,
+    BootConfig, ContainerConfig, MountConfig, MountSource, ProcessSpec, Rlimit, SandboxExit,
+    UserConfig,
 };
 use sentry::kernel::{BootError, Kernel};
 
@@ -77,6 +78,8 @@ pub enum Error {
     Bundle(#[from] crate::bundle::Error),
     #[error("--io-fds lists {given} FDs, but the spec has {expected} mounts served by the gofer")]
     IoFdCount { given: usize, expected: usize },
+    #[error(transparent)]
+    Spec(#[from] SpecError),
     #[error(transparent)]
     IoFd(#[from] lisafs::transport::AdoptError),
     #[error("--ready-fd {0} is not an open FD above 2")]
@@ -181,8 +184,8 @@ fn boot(args: BootArgs, ready: &mut Option<OwnedFd>) -> Result<SandboxExit, Erro
         network = ?args.network,
         "sentry starting"
     );
-    let mut cfg = boot_config(&bundle.spec, sockets, stdio, args.strace);
-    cfg.init.terminal = args.terminal;
+    let mut cfg = boot_config(&bundle.spec, sockets, stdio, args.strace)?;
+    cfg.container.init.terminal = args.terminal;
     let kept = kept_capabilities(args.directfs);
     block_forwarded_signals()?;
     jail_and_run(cfg, &kept, ready, control)
@@ -256,8 +259,8 @@ pub fn jail_and_run(
     // host reports window size changes to it (SIGWINCH, taken by the signal
     // thread). After the platform forked its zygote, so that stubs do not
     // inherit it.
-    if cfg.init.terminal {
-        rustix::process::ioctl_tiocsctty(&cfg.init.stdio[0]).map_err(Error::Console)?;
+    if cfg.container.init.terminal {
+        rustix::process::ioctl_tiocsctty(&cfg.container.init.stdio[0]).map_err(Error::Console)?;
     }
 
     // pivot_root(".", ".") stacks the old root under the new one; detaching
@@ -291,7 +294,7 @@ pub fn jail_and_run(
     // What can fail before init runs (its program, its working directory)
     // fails before the runtime is told the sandbox is ready, as `runc
     // create` fails.
-    let init = kernel.prepare(cfg.init)?;
+    let init = kernel.prepare(sentry::kernel::SANDBOX_CONTAINER, cfg.container.init)?;
     let (init, server) = match control {
         Some(c) => {
             let (waiting, now) = if c.wait_start {
@@ -446,17 +449,61 @@ fn spawn_signal_thread(kernel: &std::sync::Arc<Kernel>) {
     }
 }
 
-/// The kernel's view of the spec. The `sockets` are the root's, then one
-/// per bind mount in spec order (as the gofer serves them).
+/// Why a spec cannot become a container of the kernel. A bundle is checked
+/// before boot; a spec sent to a running sandbox is checked here.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("the spec has no process")]
+    NoProcess,
+    #[error("{given} gofer sockets were handed over, but the spec has {expected} mounts served by the gofer")]
+    Sockets { given: usize, expected: usize },
+}
+
+/// The kernel's view of the spec of the container a sandbox boots with.
+/// The `sockets` are the root's, then one per bind mount in spec order (as
+/// the gofer serves them).
 pub fn boot_config(
     spec: &Spec,
     sockets: Vec<Socket>,
     stdio: [OwnedFd; 3],
     strace: bool,
-) -> BootConfig {
+) -> Result<BootConfig, SpecError> {
+    Ok(BootConfig {
+        container: container_config(spec, sockets, stdio)?,
+        hostname: spec.hostname().as_deref().unwrap_or("").as_bytes().to_vec(),
+        strace,
+    })
+}
+
+/// How many connections the gofer serves for `spec`: the root's, and one
+/// per bind mount.
+fn served_mounts(spec: &Spec) -> usize {
+    1 + spec
+        .mounts()
+        .iter()
+        .flatten()
+        .filter(|m| is_bind(m))
+        .count()
+}
+
+/// The kernel's view of a container's spec (the sandbox's own, or one
+/// added to it), with `sockets` as for [`boot_config`].
+pub fn container_config(
+    spec: &Spec,
+    sockets: Vec<Socket>,
+    stdio: [OwnedFd; 3],
+) -> Result<ContainerConfig, SpecError> {
+    let expected = served_mounts(spec);
+    if sockets.len() != expected {
+        return Err(SpecError::Sockets {
+            given: sockets.len(),
+            expected,
+        });
+    }
+    let process = spec.process().as_ref().ok_or(SpecError::NoProcess)?;
     let mut sockets = sockets.into_iter();
     let root = MountSource::Gofer {
-        socket: sockets.next().expect("the bundle was checked"),
+        socket: sockets.next().expect("counted above"),
         exclusive: true,
     };
     let mut mounts: Vec<MountConfig> = spec
@@ -482,8 +529,7 @@ pub fn boot_config(
             },
         );
     }
-    let process = spec.process().as_ref().expect("the bundle was checked");
-    BootConfig {
+    Ok(ContainerConfig {
         root,
         root_readonly: spec
             .root()
@@ -491,10 +537,8 @@ pub fn boot_config(
             .and_then(|r| r.readonly())
             .unwrap_or(false),
         mounts,
-        hostname: spec.hostname().as_deref().unwrap_or("").as_bytes().to_vec(),
         init: process_spec(process, stdio),
-        strace,
-    }
+    })
 }
 
 /// The kernel's view of an OCI process (the spec's, or one given to `exec`).
@@ -569,7 +613,7 @@ fn has_option(m: &Mount, option: &str) -> bool {
 fn mount_source(m: &Mount, sockets: &mut impl Iterator<Item = Socket>) -> MountSource {
     if is_bind(m) {
         return MountSource::Gofer {
-            socket: sockets.next().expect("the bundle was checked"),
+            socket: sockets.next().expect("counted by container_config"),
             exclusive: false,
         };
     }
@@ -770,10 +814,11 @@ mod tests {
 
     #[test]
     fn the_spec_becomes_the_kernels_config() {
-        let cfg = boot_config(&spec(SPEC), sockets(3), stdio(), true);
-        assert_eq!(kind(&cfg.root), "gofer exclusive=true");
-        assert!(cfg.root_readonly);
+        let cfg = boot_config(&spec(SPEC), sockets(3), stdio(), true).unwrap();
+        assert_eq!(kind(&cfg.container.root), "gofer exclusive=true");
+        assert!(cfg.container.root_readonly);
         let mounts: Vec<_> = cfg
+            .container
             .mounts
             .iter()
             .map(|m| {
@@ -801,21 +846,28 @@ mod tests {
             ]
         );
         assert_eq!(
-            cfg.init.argv,
+            cfg.container.init.argv,
             [b"/bin/sh".to_vec(), b"-c".to_vec(), b"true".to_vec()]
         );
-        assert_eq!(cfg.init.envp, [b"PATH=/bin".to_vec(), b"A=b".to_vec()]);
-        assert_eq!(cfg.init.cwd, b"/srv/app");
+        assert_eq!(
+            cfg.container.init.envp,
+            [b"PATH=/bin".to_vec(), b"A=b".to_vec()]
+        );
+        assert_eq!(cfg.container.init.cwd, b"/srv/app");
         assert_eq!(cfg.hostname, b"box");
         assert_eq!(
-            (cfg.init.user.uid, cfg.init.user.gid, cfg.init.user.umask),
+            (
+                cfg.container.init.user.uid,
+                cfg.container.init.user.gid,
+                cfg.container.init.user.umask
+            ),
             (1000, 100, Some(0o22))
         );
-        assert_eq!(cfg.init.user.additional_gids, [5, 6]);
+        assert_eq!(cfg.container.init.user.additional_gids, [5, 6]);
         // CAP_CHOWN 0, CAP_KILL 5, CAP_NET_BIND_SERVICE 10.
-        assert_eq!(cfg.init.capabilities, 1 | 1 << 5 | 1 << 10);
-        assert_eq!(cfg.init.rlimits.len(), 1);
-        let r = cfg.init.rlimits[0];
+        assert_eq!(cfg.container.init.capabilities, 1 | 1 << 5 | 1 << 10);
+        assert_eq!(cfg.container.init.rlimits.len(), 1);
+        let r = cfg.container.init.rlimits[0];
         assert_eq!(
             (r.resource, r.soft, r.hard),
             (libc::RLIMIT_NOFILE, 1024, 4096)
@@ -851,13 +903,14 @@ mod tests {
             sockets(1),
             stdio(),
             false,
-        );
+        )
+        .unwrap();
         // Only the /dev every container gets.
-        assert_eq!(cfg.mounts.len(), 1);
-        assert_eq!(cfg.mounts[0].destination, b"/dev");
-        assert!(!cfg.root_readonly);
-        assert_eq!(cfg.init.capabilities, 0);
-        assert_eq!(cfg.init.user.umask, None);
+        assert_eq!(cfg.container.mounts.len(), 1);
+        assert_eq!(cfg.container.mounts[0].destination, b"/dev");
+        assert!(!cfg.container.root_readonly);
+        assert_eq!(cfg.container.init.capabilities, 0);
+        assert_eq!(cfg.container.init.user.umask, None);
         assert!(cfg.hostname.is_empty());
     }
 

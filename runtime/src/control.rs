@@ -11,8 +11,15 @@
 //! keeps them under that token and answers one byte, and the `Exec` request
 //! names the token. FDs left unclaimed are dropped when the next ones
 //! arrive, once they are older than [`FD_TTL`].
+//!
+//! # Containers
+//!
+//! Every request names its container (empty: the sandbox's own) and never
+//! reaches another's processes. `CreateContainer` adds one from its spec,
+//! the sockets of its gofer and its init's stdio, all handed over as
+//! above; its init then waits for `Start` as the sandbox's own does.
 
-use crate::boot::process_spec_parts;
+use crate::boot::{container_config, process_spec_parts};
 use proto::sandbox::{
     ContainerRequest, CreateContainerRequest, Empty, ExecRequest, ExecResponse, ProcessesResponse,
     ResizeTerminalRequest, SignalRequest, StartRequest, StartResponse, StateResponse, WaitRequest,
@@ -20,7 +27,8 @@ use proto::sandbox::{
 };
 use proto::sandbox_ttrpc::{create_sandbox, Sandbox, SandboxClient};
 use sentry::boot::{SandboxExit, UserConfig};
-use sentry::kernel::{Kernel, Prepared};
+use sentry::kernel::task::{ExitStatus, Pid};
+use sentry::kernel::{BootError, Kernel, Prepared, SANDBOX_CONTAINER};
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::Path;
@@ -85,8 +93,11 @@ impl FdStash {
 /// The sentry's side: the Sandbox service over a running kernel.
 pub struct Service {
     kernel: Arc<Kernel>,
-    /// The container's init, prepared at boot, until `Start` takes it.
-    init: Mutex<Option<Prepared>>,
+    /// The containers' inits prepared and not yet started, by container
+    /// id: the sandbox's own, prepared at boot, and those of added
+    /// containers, until `Start` takes them. The kernel knows which
+    /// containers exist.
+    waiting: Mutex<HashMap<String, Prepared>>,
     stash: Arc<FdStash>,
     answering: Arc<Answering>,
 }
@@ -133,9 +144,10 @@ impl Server {
     ) -> Result<Server, ttrpc::Error> {
         let stash = Arc::new(FdStash::default());
         let answering = Arc::new(Answering::default());
+        let waiting = init.map(|init| (SANDBOX_CONTAINER.to_string(), init));
         let service = Service {
             kernel,
-            init: Mutex::new(init),
+            waiting: Mutex::new(waiting.into_iter().collect()),
             stash: stash.clone(),
             answering: answering.clone(),
         };
@@ -224,19 +236,88 @@ fn status(code: Code, msg: impl ToString) -> ttrpc::Error {
     ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg))
 }
 
+/// A kernel error as an answer: `code`, or NOT_FOUND for a container that
+/// does not exist (any more).
+fn kernel_status(code: Code, e: BootError) -> ttrpc::Error {
+    match e {
+        BootError::NoContainer(_) => status(Code::NOT_FOUND, e),
+        BootError::ContainerExists(_) => status(Code::ALREADY_EXISTS, e),
+        _ => status(code, e),
+    }
+}
+
+fn no_such_container(container: &str) -> ttrpc::Error {
+    status(
+        Code::NOT_FOUND,
+        format!("container {container} does not exist"),
+    )
+}
+
+fn no_such_process() -> ttrpc::Error {
+    status(Code::NOT_FOUND, "no such process")
+}
+
+fn wait_response(exit: Exit) -> WaitResponse {
+    let (code, signal) = match exit {
+        Exit::Code(c) => (c, 0),
+        Exit::Signal(s) => (0, s),
+    };
+    WaitResponse {
+        code,
+        signal,
+        ..Default::default()
+    }
+}
+
+impl From<ExitStatus> for Exit {
+    fn from(status: ExitStatus) -> Exit {
+        match status {
+            ExitStatus::Exited(c) => Exit::Code(c),
+            ExitStatus::Signaled { signal, .. } => Exit::Signal(signal),
+        }
+    }
+}
+
+impl Service {
+    /// Refuses a request about a container the sandbox does not run;
+    /// whether its init has started.
+    fn known(&self, container: &str) -> ttrpc::Result<bool> {
+        self.kernel
+            .container_started(container)
+            .ok_or_else(|| no_such_container(container))
+    }
+
+    /// Refuses `pid` if it is a process of another container than
+    /// `container`: a request about one container never reaches another's.
+    fn own(&self, container: &str, pid: Pid) -> ttrpc::Result<()> {
+        match self.kernel.group(pid) {
+            Some(g) if &*g.container != container => Err(no_such_process()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The pid of added container `container`'s init while it runs.
+    fn running_init(&self, container: &str) -> Option<Pid> {
+        self.kernel.container_init(container).map(|g| g.pid)
+    }
+}
+
 impl Sandbox for Service {
-    fn start(&self, _: &TtrpcContext, _: StartRequest) -> ttrpc::Result<StartResponse> {
+    fn start(&self, _: &TtrpcContext, req: StartRequest) -> ttrpc::Result<StartResponse> {
         let _handling = self.answering.begin();
-        let init = sentry::sync::lock(&self.init).take().ok_or_else(|| {
-            status(
-                Code::FAILED_PRECONDITION,
-                "the container's init was started already",
-            )
-        })?;
+        self.known(&req.container)?;
+        let init = sentry::sync::lock(&self.waiting)
+            .remove(&req.container)
+            .ok_or_else(|| {
+                status(
+                    Code::FAILED_PRECONDITION,
+                    "the container's init was started already",
+                )
+            })?;
         let pid = self
             .kernel
             .start(init)
-            .map_err(|e| status(Code::FAILED_PRECONDITION, e))?;
+            .map_err(|e| kernel_status(Code::FAILED_PRECONDITION, e))?;
         Ok(StartResponse {
             pid,
             ..Default::default()
@@ -245,7 +326,8 @@ impl Sandbox for Service {
 
     fn exec(&self, _: &TtrpcContext, req: ExecRequest) -> ttrpc::Result<ExecResponse> {
         let _handling = self.answering.begin();
-        if self.kernel.group(1).is_none() {
+        self.known(&req.container)?;
+        if self.kernel.container_init(&req.container).is_none() {
             return Err(status(Code::FAILED_PRECONDITION, "container not running"));
         }
         let fds = self.stash.take(&req.stdio_token).ok_or_else(|| {
@@ -283,12 +365,12 @@ impl Sandbox for Service {
         };
         let prepared = self
             .kernel
-            .prepare(spec)
-            .map_err(|e| status(Code::INVALID_ARGUMENT, e))?;
+            .prepare(&req.container, spec)
+            .map_err(|e| kernel_status(Code::INVALID_ARGUMENT, e))?;
         let pid = self
             .kernel
             .start(prepared)
-            .map_err(|e| status(Code::FAILED_PRECONDITION, e))?;
+            .map_err(|e| kernel_status(Code::FAILED_PRECONDITION, e))?;
         Ok(ExecResponse {
             pid,
             ..Default::default()
@@ -303,9 +385,11 @@ impl Sandbox for Service {
                 format!("invalid signal {}", req.signal),
             ));
         }
+        self.known(&req.container)?;
+        let c = req.container.as_str();
         let result = if req.all {
-            self.kernel.signal_all(req.signal)
-        } else if req.pid == 0 {
+            self.kernel.signal_all(c, req.signal)
+        } else if req.pid == 0 && c == SANDBOX_CONTAINER {
             if self.kernel.group(1).is_none() {
                 // Not started: the signal ends the waiting sandbox, as it
                 // ends runc's waiting init.
@@ -313,46 +397,59 @@ impl Sandbox for Service {
                 return Ok(Empty::default());
             }
             self.kernel.signal_process(1, req.signal)
+        } else if req.pid == 0 {
+            // Likewise for an added container's waiting init: it will not
+            // start, and its waiters learn that it was killed.
+            let waiting = sentry::sync::lock(&self.waiting).remove(c);
+            if waiting.is_some() && self.kernel.end_container_before_start(c, req.signal) {
+                return Ok(Empty::default());
+            }
+            let init = self.running_init(c).ok_or_else(no_such_process)?;
+            self.kernel.signal_process(init, req.signal)
         } else {
+            self.own(c, req.pid)?;
             self.kernel.signal_process(req.pid, req.signal)
         };
         result
             .map(|()| Empty::default())
-            .map_err(|_| status(Code::NOT_FOUND, "no such process"))
+            .map_err(|_| no_such_process())
     }
 
     fn wait(&self, _: &TtrpcContext, req: WaitRequest) -> ttrpc::Result<WaitResponse> {
         let _handling = self.answering.begin();
-        let exit = if req.pid == 0 || req.pid == 1 {
+        self.known(&req.container)?;
+        let c = req.container.as_str();
+        let exit = if c == SANDBOX_CONTAINER && (req.pid == 0 || req.pid == 1) {
             match self.kernel.wait() {
                 SandboxExit::Exited(c) => Exit::Code(c),
                 SandboxExit::Signaled(s) => Exit::Signal(s),
             }
+        } else if c != SANDBOX_CONTAINER && (req.pid == 0 || self.running_init(c) == Some(req.pid))
+        {
+            self.kernel
+                .wait_container(c)
+                .ok_or_else(|| no_such_container(c))?
+                .into()
         } else {
-            match self.kernel.wait_process(req.pid) {
-                Some(sentry::kernel::task::ExitStatus::Exited(c)) => Exit::Code(c),
-                Some(sentry::kernel::task::ExitStatus::Signaled { signal, .. }) => {
-                    Exit::Signal(signal)
-                }
-                None => return Err(status(Code::NOT_FOUND, "no such process")),
-            }
+            self.own(c, req.pid)?;
+            self.kernel
+                .wait_process(req.pid)
+                .ok_or_else(no_such_process)?
+                .into()
         };
-        let (code, signal) = match exit {
-            Exit::Code(c) => (c, 0),
-            Exit::Signal(s) => (0, s),
-        };
-        Ok(WaitResponse {
-            code,
-            signal,
-            ..Default::default()
-        })
+        Ok(wait_response(exit))
     }
 
-    fn processes(&self, _: &TtrpcContext, _: ContainerRequest) -> ttrpc::Result<ProcessesResponse> {
+    fn processes(
+        &self,
+        _: &TtrpcContext,
+        req: ContainerRequest,
+    ) -> ttrpc::Result<ProcessesResponse> {
         let _handling = self.answering.begin();
+        self.known(&req.container)?;
         let processes = self
             .kernel
-            .processes()
+            .processes(&req.container)
             .into_iter()
             .map(|p| proto::sandbox::Process {
                 pid: p.pid,
@@ -368,12 +465,13 @@ impl Sandbox for Service {
         })
     }
 
-    fn state(&self, _: &TtrpcContext, _: ContainerRequest) -> ttrpc::Result<StateResponse> {
+    fn state(&self, _: &TtrpcContext, req: ContainerRequest) -> ttrpc::Result<StateResponse> {
         let _handling = self.answering.begin();
-        let init = self.kernel.group(1);
-        let processes = self.kernel.processes();
+        let started = self.known(&req.container)?;
+        let init = self.kernel.container_init(&req.container);
+        let processes = self.kernel.processes(&req.container);
         Ok(StateResponse {
-            started: init.is_some(),
+            started,
             init_host_pid: init.map_or(0, |g| g.host.0),
             processes: processes.len() as u32,
             threads: processes.iter().map(|p| p.threads).sum(),
@@ -387,7 +485,15 @@ impl Sandbox for Service {
         req: ResizeTerminalRequest,
     ) -> ttrpc::Result<Empty> {
         let _handling = self.answering.begin();
-        let pid = if req.pid == 0 { 1 } else { req.pid };
+        self.known(&req.container)?;
+        let pid = match req.pid {
+            0 if req.container == SANDBOX_CONTAINER => 1,
+            0 => self
+                .running_init(&req.container)
+                .ok_or_else(|| status(Code::NOT_FOUND, "the container's init has no terminal"))?,
+            pid => pid,
+        };
+        self.own(&req.container, pid)?;
         let console = self
             .kernel
             .console(pid)
@@ -405,13 +511,59 @@ impl Sandbox for Service {
     fn create_container(
         &self,
         _: &TtrpcContext,
-        _: CreateContainerRequest,
+        req: CreateContainerRequest,
     ) -> ttrpc::Result<Empty> {
-        Err(status(Code::UNIMPLEMENTED, "TODO(pods): create_container"))
+        let _handling = self.answering.begin();
+        let bad = |what: String| status(Code::INVALID_ARGUMENT, what);
+        // The FDs first: whatever else is wrong, they are not left behind
+        // (the gofer sees its sockets close and exits).
+        let sockets = self.stash.take(&req.sockets_token);
+        let stdio = self.stash.take(&req.stdio_token);
+        let id = req.container;
+        if id.is_empty() {
+            return Err(bad("an added container needs an id".into()));
+        }
+        if self.kernel.container_started(&id).is_some() {
+            return Err(status(
+                Code::ALREADY_EXISTS,
+                format!("container {id} exists already"),
+            ));
+        }
+        let spec: oci_spec::runtime::Spec =
+            serde_json::from_slice(&req.spec).map_err(|e| bad(format!("spec: {e}")))?;
+        let sockets = sockets
+            .ok_or_else(|| bad("no gofer sockets were handed over for this token".into()))?;
+        let stdio = stdio_of(
+            stdio.ok_or_else(|| bad("no stdio was handed over for this token".into()))?,
+            req.terminal,
+        )?;
+        for fd in &sockets {
+            lisafs::Socket::check_seqpacket(fd.as_fd())
+                .map_err(|e| bad(format!("gofer socket: {e}")))?;
+        }
+        let sockets = sockets.into_iter().map(lisafs::Socket::from_fd).collect();
+        let mut cfg = container_config(&spec, sockets, stdio).map_err(|e| bad(e.to_string()))?;
+        cfg.init.terminal = req.terminal;
+        let init = self
+            .kernel
+            .add_container(&id, cfg)
+            .map_err(|e| kernel_status(Code::INVALID_ARGUMENT, e))?;
+        sentry::sync::lock(&self.waiting).insert(id, init);
+        Ok(Empty::default())
     }
 
-    fn remove_container(&self, _: &TtrpcContext, _: ContainerRequest) -> ttrpc::Result<Empty> {
-        Err(status(Code::UNIMPLEMENTED, "TODO(pods): remove_container"))
+    fn remove_container(&self, _: &TtrpcContext, req: ContainerRequest) -> ttrpc::Result<Empty> {
+        let _handling = self.answering.begin();
+        if req.container == SANDBOX_CONTAINER {
+            return Err(status(Code::FAILED_PRECONDITION, BootError::RemoveSandbox));
+        }
+        self.known(&req.container)?;
+        // A waiting init holds the container's filesystems too.
+        drop(sentry::sync::lock(&self.waiting).remove(&req.container));
+        self.kernel
+            .remove_container(&req.container)
+            .map_err(|e| kernel_status(Code::FAILED_PRECONDITION, e))?;
+        Ok(Empty::default())
     }
 }
 

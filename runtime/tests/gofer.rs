@@ -4,6 +4,8 @@
 //!
 //! These tests need root (the gofer makes mounts and a mount namespace).
 
+mod common;
+
 use lisafs::codec::DecodeError;
 use lisafs::message::{FStatReq, Mid, WALK_COMPONENT_SYMLINK};
 use lisafs::server::ServeError;
@@ -82,42 +84,20 @@ impl Bundle {
 
     /// Starts `vigil gofer` on this bundle with `fds` as its io FDs 3, 4, ...
     fn spawn(&self, fds: Vec<OwnedFd>, extra: &[&str]) -> Child {
-        let list: Vec<String> = (0..fds.len()).map(|i| (3 + i).to_string()).collect();
         let stderr = fs::File::create(self.path().join("gofer.stderr")).unwrap();
         let mut cmd = Command::new(VIGIL);
+        let list = common::pass_fds(&mut cmd, &fds);
         cmd.arg("gofer")
             .arg("--bundle")
             .arg(self.path())
             .arg("--io-fds")
-            .arg(list.join(","))
+            .arg(list)
             .arg("--debug-log")
             .arg(self.path().join("gofer.log"))
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr);
-        let mut raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-        // SAFETY: the closure makes only async-signal-safe calls (fcntl,
-        // dup2) and allocates nothing.
-        unsafe {
-            cmd.pre_exec(move || {
-                // Move every FD above the target range first, so no dup2
-                // overwrites a source that is still needed.
-                for (i, fd) in raw.iter_mut().enumerate() {
-                    let high = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 100 + i as i32);
-                    if high < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    *fd = high;
-                }
-                for (i, fd) in raw.iter().enumerate() {
-                    if libc::dup2(*fd, 3 + i as i32) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            })
-        };
         let child = cmd.spawn().expect("start vigil gofer");
         drop(fds);
         child

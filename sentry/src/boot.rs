@@ -71,13 +71,19 @@ pub struct ProcessSpec {
     pub terminal: bool,
 }
 
-/// Everything the sentry needs to build a sandbox and run its init.
-pub struct BootConfig {
+/// One container of a sandbox: its filesystems and its init.
+pub struct ContainerConfig {
     pub root: MountSource,
     pub root_readonly: bool,
     pub mounts: Vec<MountConfig>,
-    pub hostname: Vec<u8>,
     pub init: ProcessSpec,
+}
+
+/// Everything the sentry needs to build a sandbox and run its init: the
+/// container it boots with, and what its containers share.
+pub struct BootConfig {
+    pub container: ContainerConfig,
+    pub hostname: Vec<u8>,
     /// Print every system call (`--strace`).
     pub strace: bool,
 }

@@ -107,8 +107,23 @@ static ALLOWED: &[Allow] = &[
     allow!(SYS_recvfrom, "lisafs responses"),
     allow!(
         SYS_getsockopt,
-        [[eq(1, libc::SOL_SOCKET), eq(2, libc::SO_SNDBUF)]],
-        "a lisafs connection sizes its largest message from the send buffer"
+        [
+            [eq(1, libc::SOL_SOCKET), eq(2, libc::SO_SNDBUF)],
+            [eq(1, libc::SOL_SOCKET), eq(2, libc::SO_TYPE)],
+        ],
+        "a lisafs connection sizes its largest message from the send buffer; \
+         the gofer sockets of an added container are checked to be lisafs's \
+         kind (SOCK_SEQPACKET)"
+    ),
+    allow!(
+        SYS_setsockopt,
+        [
+            [eq(1, libc::SOL_SOCKET), eq(2, libc::SO_SNDBUFFORCE)],
+            [eq(1, libc::SOL_SOCKET), eq(2, libc::SO_SNDBUF)],
+        ],
+        "an added container's gofer sockets get room for lisafs's largest \
+         message (the forced size needs a capability the sentry lacks and \
+         fails; the plain one is capped by the host)"
     ),
     // The control API (ttrpc) and FD hand-overs, on listening sockets the
     // runtime bound before the jail: the sentry accepts, never binds or

@@ -20,9 +20,9 @@ const TRUNC: u32 = libc::O_TRUNC as u32;
 const NOFOLLOW: u32 = libc::O_NOFOLLOW as u32;
 const DIRECTORY: u32 = libc::O_DIRECTORY as u32;
 
-fn tmpfs_vfs() -> (Vfs, FsContext) {
-    let vfs = Vfs::new(Tmpfs::new_memory(), false).unwrap();
-    let cx = FsContext::new(vfs.root());
+fn tmpfs_vfs() -> (Arc<Vfs>, FsContext) {
+    let vfs = Arc::new(Vfs::new(Tmpfs::new_memory(), false).unwrap());
+    let cx = FsContext::new(&vfs);
     (vfs, cx)
 }
 
@@ -920,7 +920,7 @@ mod gofer_fs {
     /// as the gofer conformance tests do, mounted as the VFS root.
     struct Sandbox {
         host: tempfile::TempDir,
-        vfs: Vfs,
+        vfs: Arc<Vfs>,
         cx: FsContext,
         /// A duplicate of the server's end of the socket, to cut the line.
         server_end: OwnedFd,
@@ -946,8 +946,8 @@ mod gofer_fs {
                 lisafs::serve(&backend, server, ServeOptions::default())
             });
             let fs = GoferFs::new(client, GoferOptions { exclusive }).unwrap();
-            let vfs = Vfs::new(fs, false).unwrap();
-            let cx = FsContext::new(vfs.root());
+            let vfs = Arc::new(Vfs::new(fs, false).unwrap());
+            let cx = FsContext::new(&vfs);
             Sandbox {
                 host,
                 vfs,

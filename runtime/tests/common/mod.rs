@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -157,6 +158,36 @@ pub fn spec(args: &[&str], extra_mounts: &str) -> String {
 }}"#,
         args.join(", ")
     )
+}
+
+/// Makes `fds` the FDs 3, 4, ... of the process `cmd` starts; returns
+/// their numbers there, as `--io-fds` lists them.
+pub fn pass_fds(cmd: &mut Command, fds: &[OwnedFd]) -> String {
+    use std::os::unix::process::CommandExt;
+    let list: Vec<String> = (0..fds.len()).map(|i| (3 + i).to_string()).collect();
+    let mut raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    // SAFETY: the closure makes only async-signal-safe calls (fcntl,
+    // dup2) and allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Move every FD above the target range first, so no dup2
+            // overwrites a source that is still needed.
+            for (i, fd) in raw.iter_mut().enumerate() {
+                let high = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 100 + i as i32);
+                if high < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                *fd = high;
+            }
+            for (i, fd) in raw.iter().enumerate() {
+                if libc::dup2(*fd, 3 + i as i32) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        })
+    };
+    list.join(",")
 }
 
 // ---------------------------------------------------------------------------

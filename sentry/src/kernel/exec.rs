@@ -42,7 +42,6 @@ impl ExecFile for ProgramFile {
 /// in the task's root and cwd, must be a regular file, and must be
 /// executable by the task.
 struct VfsResolver<'a> {
-    kernel: &'a Kernel,
     cx: &'a FsContext,
     /// The interpreters the loader opened (`#!` and `PT_INTERP`), by the
     /// path it asked for, so their segments are read from the very files
@@ -55,7 +54,7 @@ impl VfsResolver<'_> {
         if path.is_empty() {
             return_errno!(ENOENT);
         }
-        let p = self.kernel.vfs.lookup(self.cx, At::Cwd, path, true)?;
+        let p = self.cx.vfs.lookup(self.cx, At::Cwd, path, true)?;
         let stat = p.dentry.inode().stat()?;
         if stat.file_type() != Some(FileType::Regular) {
             return_errno!(EACCES);
@@ -172,7 +171,6 @@ pub fn exec(
 ) -> SysResult<()> {
     let cx = task.fs_context();
     let mut resolver = VfsResolver {
-        kernel,
         cx: &cx,
         opened: Vec::new(),
     };
@@ -281,9 +279,9 @@ pub fn exec(
     }
     let new = super::task::Image {
         comm: name[..name.len().min(15)].to_vec(),
-        exe: kernel
+        exe: cx
             .vfs
-            .path_of(&cx.root, &kernel.vfs.lookup(&cx, At::Cwd, path, true)?),
+            .path_of(&cx.root, &cx.vfs.lookup(&cx, At::Cwd, path, true)?),
         cmdline,
         environ,
         args,
@@ -344,7 +342,7 @@ pub fn exec_request(kernel: &Arc<Kernel>, task: &Arc<Task>, call: ExecCall, args
             }
             let file = task.files.get(dirfd)?;
             let cx = task.fs_context();
-            let base = kernel.vfs.path_of(&cx.root, file.path());
+            let base = cx.vfs.path_of(&cx.root, file.path());
             if path.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
                 path = base;
             } else if path.first() != Some(&b'/') {
@@ -368,7 +366,6 @@ pub fn exec_request(kernel: &Arc<Kernel>, task: &Arc<Task>, call: ExecCall, args
 /// Finds init's program as runc does: a name without `/` is searched in the
 /// `PATH` of init's environment.
 pub fn find_in_path(
-    kernel: &Kernel,
     cx: &FsContext,
     argv: &[Vec<u8>],
     envp: &[Vec<u8>],
@@ -387,7 +384,7 @@ pub fn find_in_path(
         let mut candidate = dir.to_vec();
         candidate.push(b'/');
         candidate.extend_from_slice(name);
-        let found = kernel
+        let found = cx
             .vfs
             .lookup(cx, At::Cwd, &candidate, true)
             .and_then(|p| p.dentry.inode().stat());

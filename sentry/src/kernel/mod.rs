@@ -4,9 +4,16 @@
 //! platform events and are served by [`crate::syscalls`].
 //!
 //! Lock order: `Kernel::pids`, then `ThreadGroup` states (see [`task`]),
-//! then VFS locks. Platform control calls (which block until the tracer has
-//! acted) are made only from the control thread or a boot thread, never from
-//! the platform's receiver threads.
+//! then VFS locks. `Kernel::containers`, then a container's `InitExit`,
+//! come last: nothing else is taken, and no platform call made, while
+//! either is held. Platform control calls (which block until the tracer has
+//! acted) are made only from the control thread or a boot thread, never
+//! from the platform's receiver threads or its tracer (which delivers
+//! exits).
+//!
+//! A sandbox runs one or more containers (a pod's). Each has its own mount
+//! namespace (a [`Vfs`], carried by its tasks' [`FsContext`]) and its own
+//! init; they share the pid numbering, the hostname and the platform.
 #![deny(unsafe_code)]
 
 pub mod exec;
@@ -15,7 +22,9 @@ pub mod procs;
 pub mod sched;
 pub mod task;
 
-use crate::boot::{BootConfig, MountSource, ProcessSpec, SandboxExit};
+use crate::boot::{
+    BootConfig, ContainerConfig, MountConfig, MountSource, ProcessSpec, SandboxExit,
+};
 use crate::errno::{Errno, SysResult};
 use crate::platform::{
     CloneKind, Event, EventSink, ExitStatus as HostExit, HostTid, Platform, PlatformConfig,
@@ -30,7 +39,7 @@ use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
-use task::{ExitStatus, Image, Pid, Task, ThreadGroup};
+use task::{ContainerId, ExitStatus, Image, Pid, Task, ThreadGroup};
 
 /// The release the sandbox reports in `uname -r`: a Linux the sentry's
 /// system call surface follows.
@@ -59,12 +68,71 @@ enum Control {
         tid: HostTid,
         signo: i32,
     },
+    /// Kill the processes of a container whose init has exited.
+    KillContainer(ContainerId),
 }
+
+/// The id of the container a sandbox boots with.
+pub const SANDBOX_CONTAINER: &str = "";
+
+/// A container of the sandbox.
+struct Container {
+    /// Its mount namespace, where its processes start.
+    vfs: Arc<Vfs>,
+    /// Its init's pid, once started.
+    init: Option<Pid>,
+    /// How its init ended (for added containers; the sandbox's own init
+    /// ends the sandbox).
+    exit: Arc<InitExit>,
+}
+
+/// How a container's init ended, once it has; waiters hold it, so that a
+/// container removed while they wait still answers them.
+#[derive(Default)]
+struct InitExit {
+    status: Mutex<Option<ExitStatus>>,
+    changed: Condvar,
+}
+
+impl InitExit {
+    /// Records `status` unless an exit is recorded already.
+    fn set(&self, status: ExitStatus) {
+        let mut s = lock(&self.status);
+        if s.is_none() {
+            *s = Some(status);
+            self.changed.notify_all();
+        }
+    }
+
+    fn get(&self) -> Option<ExitStatus> {
+        *lock(&self.status)
+    }
+
+    fn wait(&self) -> ExitStatus {
+        let mut s = lock(&self.status);
+        loop {
+            if let Some(status) = *s {
+                return status;
+            }
+            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// How a process killed from outside ends.
+const KILLED: ExitStatus = ExitStatus::Signaled {
+    signal: libc::SIGKILL,
+    core_dumped: false,
+};
 
 /// A running sandbox.
 pub struct Kernel {
     platform: OnceLock<Platform>,
-    pub vfs: Arc<Vfs>,
+    /// The containers by id, the sandbox's own ([`SANDBOX_CONTAINER`])
+    /// among them.
+    containers: Mutex<HashMap<ContainerId, Container>>,
+    /// What building a container's filesystems needs.
+    fs_deps: FsDeps,
     pids: Mutex<PidTable>,
     pub hostname: Mutex<Vec<u8>>,
     pub strace: bool,
@@ -99,6 +167,9 @@ pub struct ProcessInfo {
 
 /// A process checked and ready to start ([`Kernel::prepare`]).
 pub struct Prepared {
+    container: ContainerId,
+    /// It is an added container's init ([`Kernel::add_container`]).
+    init: bool,
     cx: FsContext,
     files: Arc<FdTable>,
     console: Option<Arc<crate::tty::Console>>,
@@ -157,62 +228,27 @@ impl Kernel {
     pub fn new(cfg: &mut BootConfig) -> Result<Arc<Kernel>, BootError> {
         // Host facts /proc and /sys show, read while the host's /proc is
         // still visible.
-        let deps = FsDeps {
+        let fs_deps = FsDeps {
             procs: Arc::new(procs::KernelProcs::default()),
             host: crate::vfs::procfs::HostInfo::capture(),
         };
-        let root_source = std::mem::replace(&mut cfg.root, MountSource::Proc);
-        let root = mount_fs(root_source, &deps)
-            .map_err(|e| BootError::Mount {
-                path: "/".into(),
-                errno: e.errno,
-            })?
-            .ok_or_else(|| BootError::Mount {
-                path: "/".into(),
-                errno: Errno::EINVAL,
-            })?;
-        let vfs = Vfs::new(root, cfg.root_readonly).map_err(|e| BootError::Mount {
-            path: "/".into(),
-            errno: e.errno,
-        })?;
-        let admin = FsContext::new(vfs.root());
-        for m in std::mem::take(&mut cfg.mounts) {
-            let shown = String::from_utf8_lossy(&m.destination).into_owned();
-            let fs = mount_fs(m.source, &deps).map_err(|e| BootError::Mount {
-                path: shown.clone(),
-                errno: e.errno,
-            })?;
-            // A bind mount of a file is mounted on a file.
-            let file = match &fs {
-                Some(fs) => fs
-                    .root()
-                    .and_then(|r| r.stat())
-                    .is_ok_and(|st| st.file_type() != Some(FileType::Directory)),
-                None => false,
-            };
-            // Mount points exist even for mounts the sentry does not provide
-            // (as runc leaves them), so listings match.
-            make_mount_point(&vfs, &admin, &m.destination, file);
-            let Some(fs) = fs else {
-                continue;
-            };
-            if vfs.lookup(&admin, At::Cwd, &m.destination, true).is_err() {
-                // runc would create it in the host's rootfs; a read-only root
-                // served by the gofer cannot take it.
-                tracing::warn!(
-                    "sentry: mount point {shown} is missing from the read-only root; mount skipped"
-                );
-                continue;
-            }
-            vfs.mount(&admin, At::Cwd, &m.destination, fs, m.readonly)
-                .map_err(|e| BootError::Mount {
-                    path: shown,
-                    errno: e.errno,
-                })?;
-        }
+        let c = &mut cfg.container;
+        let root = std::mem::replace(&mut c.root, MountSource::Proc);
+        let vfs = build_vfs(
+            root,
+            c.root_readonly,
+            std::mem::take(&mut c.mounts),
+            &fs_deps,
+        )?;
+        let sandbox = Container {
+            vfs,
+            init: Some(1),
+            exit: Arc::default(),
+        };
         let kernel = Arc::new(Kernel {
             platform: OnceLock::new(),
-            vfs: Arc::new(vfs),
+            containers: Mutex::new(HashMap::from([(SANDBOX_CONTAINER.into(), sandbox)])),
+            fs_deps,
             pids: Mutex::new(PidTable::default()),
             hostname: Mutex::new(cfg.hostname.clone()),
             strace: cfg.strace,
@@ -228,24 +264,100 @@ impl Kernel {
         let platform = Platform::new(Sink(Arc::downgrade(&kernel)), PlatformConfig::default())
             .map_err(|e| BootError::Platform(e.to_string()))?;
         let _ = kernel.platform.set(platform);
-        deps.procs.set(&kernel);
+        kernel.fs_deps.procs.set(&kernel);
         kernel.start_control();
         kernel.start_signal_watch();
         Ok(kernel)
     }
 
+    /// Adds container `id` (a pod's workload container) with its own mount
+    /// namespace, built as the sandbox's own is at boot, and prepares its
+    /// init there (see [`Kernel::prepare`]); [`Kernel::start`] starts it.
+    pub fn add_container(
+        self: &Arc<Kernel>,
+        id: &str,
+        cfg: ContainerConfig,
+    ) -> Result<Prepared, BootError> {
+        if self.container_vfs(id).is_some() {
+            return Err(BootError::ContainerExists(id.to_string()));
+        }
+        let vfs = build_vfs(cfg.root, cfg.root_readonly, cfg.mounts, &self.fs_deps)?;
+        let init = self.prepare_in(id.into(), &vfs, cfg.init)?;
+        let mut containers = lock(&self.containers);
+        if containers.contains_key(id) {
+            return Err(BootError::ContainerExists(id.to_string()));
+        }
+        containers.insert(
+            id.into(),
+            Container {
+                vfs,
+                init: None,
+                exit: Arc::default(),
+            },
+        );
+        Ok(Prepared { init: true, ..init })
+    }
+
+    /// Kills the processes of added container `id`, waits (briefly) until
+    /// they are gone and forgets the container, releasing its mount
+    /// namespace. Whoever waits for its init learns how it ended: killed,
+    /// if it had not ended before.
+    pub fn remove_container(&self, id: &str) -> Result<(), BootError> {
+        const GONE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+        if id == SANDBOX_CONTAINER {
+            return Err(BootError::RemoveSandbox);
+        }
+        let exit = lock(&self.containers)
+            .get(id)
+            .map(|c| c.exit.clone())
+            .ok_or_else(|| BootError::NoContainer(id.to_string()))?;
+        self.kill_container(id);
+        let deadline = std::time::Instant::now() + GONE_TIMEOUT;
+        while self.groups().iter().any(|g| &*g.container == id) {
+            if std::time::Instant::now() > deadline {
+                tracing::warn!("processes of container {id} outlive its removal");
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        exit.set(KILLED);
+        lock(&self.containers).remove(id);
+        Ok(())
+    }
+
+    fn container_vfs(&self, id: &str) -> Option<Arc<Vfs>> {
+        lock(&self.containers).get(id).map(|c| c.vfs.clone())
+    }
+
     /// Runs the container's init until it exits, then ends the sandbox.
     pub fn run(self: &Arc<Kernel>, init: ProcessSpec) -> Result<SandboxExit, BootError> {
-        let init = self.prepare(init)?;
+        let init = self.prepare(SANDBOX_CONTAINER, init)?;
         self.start(init)?;
         Ok(self.wait())
     }
 
-    /// Checks what can fail before a process starts (working directory,
-    /// program lookup) and builds its descriptor table, as `runc create`
-    /// does before the container's init waits to be started.
-    pub fn prepare(self: &Arc<Kernel>, spec: ProcessSpec) -> Result<Prepared, BootError> {
-        let mut cx = FsContext::new(self.vfs.root());
+    /// Checks what can fail before a process starts in `container`
+    /// (working directory, program lookup, both in the container's root)
+    /// and builds its descriptor table, as `runc create` does before the
+    /// container's init waits to be started.
+    pub fn prepare(
+        self: &Arc<Kernel>,
+        container: &str,
+        spec: ProcessSpec,
+    ) -> Result<Prepared, BootError> {
+        let vfs = self
+            .container_vfs(container)
+            .ok_or_else(|| BootError::NoContainer(container.to_string()))?;
+        self.prepare_in(container.into(), &vfs, spec)
+    }
+
+    fn prepare_in(
+        self: &Arc<Kernel>,
+        container: ContainerId,
+        vfs: &Arc<Vfs>,
+        spec: ProcessSpec,
+    ) -> Result<Prepared, BootError> {
+        let mut cx = FsContext::new(vfs);
         cx.creds = Credentials {
             uid: spec.user.uid,
             gid: spec.user.gid,
@@ -253,8 +365,7 @@ impl Kernel {
             caps: CapSet(spec.capabilities),
         };
         cx.umask = spec.user.umask.unwrap_or(0o022);
-        cx.cwd = self
-            .vfs
+        cx.cwd = vfs
             .lookup_dir(&cx, At::Cwd, &spec.cwd)
             .map_err(|e| BootError::Cwd {
                 path: String::from_utf8_lossy(&spec.cwd).into_owned(),
@@ -264,7 +375,7 @@ impl Kernel {
         let files = Arc::new(FdTable::default());
         let (console, host_stdio) = if spec.terminal {
             let [host, ..] = spec.stdio;
-            (Some(self.attach_console(&files, host)?), Vec::new())
+            (Some(Kernel::attach_console(vfs, &files, host)?), Vec::new())
         } else {
             (None, Vec::from(spec.stdio))
         };
@@ -299,8 +410,10 @@ impl Kernel {
             home.extend(self.home_of(&cx, spec.user.uid));
             envp.push(home);
         }
-        let path = exec::find_in_path(self, &cx, &spec.argv, &envp)?;
+        let path = exec::find_in_path(&cx, &spec.argv, &envp)?;
         Ok(Prepared {
+            container,
+            init: false,
             cx,
             files,
             console,
@@ -314,13 +427,17 @@ impl Kernel {
     /// Starts a prepared process and returns its pid. The first becomes the
     /// sandbox's init (pid 1), whose exit ends the sandbox; later ones join
     /// its pid namespace with no parent inside it, as `runc exec` processes
-    /// do, and their exits are kept for [`Kernel::wait_process`].
+    /// do, and their exits are kept for [`Kernel::wait_process`]. An added
+    /// container's init starts the same way, once the sandbox's init runs;
+    /// its exit is kept for [`Kernel::wait_container`].
     pub fn start(self: &Arc<Kernel>, p: Prepared) -> Result<Pid, BootError> {
         let platform_err = |e: crate::platform::PlatformError| BootError::Platform(e.to_string());
         let expose = self
             .expose_processes
             .load(std::sync::atomic::Ordering::Relaxed);
+        let added = &*p.container != SANDBOX_CONTAINER;
         let host = match self.group(1) {
+            None if added && lock(&self.exit).is_none() => return Err(BootError::NotStarted),
             None if lock(&self.exit).is_none() && expose => {
                 self.platform().create_process_showing_proc()
             }
@@ -336,17 +453,23 @@ impl Kernel {
                 return Err(platform_err(e));
             }
         };
+        if p.init {
+            let recorded = match lock(&self.containers).get_mut(&p.container) {
+                Some(c) if c.init.is_none() && c.exit.get().is_none() => {
+                    c.init = Some(pid);
+                    true
+                }
+                // Removed, or ended (killed) before it started.
+                _ => false,
+            };
+            if !recorded {
+                self.platform().kill(host).ok();
+                return Err(BootError::NoContainer(p.container.to_string()));
+            }
+        }
         // A new session and process group of its own, as the container's
         // init has, and as an exec'd process has once it calls setsid.
-        let group = ThreadGroup::new(
-            pid,
-            host,
-            Weak::new(),
-            pid,
-            pid,
-            Image::default(),
-            p.rlimits,
-        );
+        let group = ThreadGroup::new_session(pid, host, p.container, Image::default(), p.rlimits);
         let task = Task::new(
             pid,
             host,
@@ -405,11 +528,11 @@ impl Kernel {
     /// Gives a process an emulated terminal bridged to the host pty replica
     /// `host` as FDs 0-2 (the other host stdio FDs are the same terminal).
     fn attach_console(
-        self: &Arc<Kernel>,
+        vfs: &Arc<Vfs>,
         files: &FdTable,
         host: OwnedFd,
     ) -> Result<Arc<crate::tty::Console>, BootError> {
-        let console = crate::tty::attach_console(self, host)
+        let console = crate::tty::attach_console(vfs, host)
             .map_err(|e| BootError::Platform(format!("console: {}", e.errno.name())))?;
         for n in 0..3 {
             files
@@ -448,7 +571,7 @@ impl Kernel {
 
     /// The home directory of `uid` in the container's `/etc/passwd`, or `/`.
     fn home_of(&self, cx: &FsContext, uid: u32) -> Vec<u8> {
-        let passwd = self
+        let passwd = cx
             .vfs
             .open(cx, At::Cwd, b"/etc/passwd", libc::O_RDONLY as u32, 0)
             .and_then(|f| {
@@ -478,20 +601,89 @@ impl Kernel {
         crate::platform::tgkill(group.host.0, group.host.0, sig).map_err(|_| Errno::ESRCH)
     }
 
-    /// Sends `sig` to every process of the sandbox (`runc kill --all`),
-    /// init last, so that it cannot end the others' chance to see it.
-    pub fn signal_all(&self, sig: i32) -> Result<(), Errno> {
-        let groups = self.groups();
+    /// Sends `sig` to every process of `container` (`runc kill --all`),
+    /// its init last, so that it cannot end the others' chance to see it.
+    pub fn signal_all(&self, container: &str, sig: i32) -> Result<(), Errno> {
+        let groups = self.container_groups(container);
         if groups.is_empty() {
             return Err(Errno::ESRCH);
         }
-        for g in groups.iter().filter(|g| g.pid != 1) {
+        let init = self.container_init(container);
+        let is_init = |g: &ThreadGroup| init.as_ref().is_some_and(|i| i.pid == g.pid);
+        for g in groups.iter().filter(|g| !is_init(g)) {
             let _ = crate::platform::tgkill(g.host.0, g.host.0, sig);
         }
-        if groups.iter().any(|g| g.pid == 1) {
-            self.signal_init(sig);
+        match init {
+            Some(init) if init.pid == 1 => self.signal_init(sig),
+            Some(init) => {
+                let _ = crate::platform::tgkill(init.host.0, init.host.0, sig);
+            }
+            None => {}
         }
         Ok(())
+    }
+
+    /// The live processes of `container`, in pid order.
+    fn container_groups(&self, container: &str) -> Vec<Arc<ThreadGroup>> {
+        let mut groups = self.groups();
+        groups.retain(|g| &*g.container == container);
+        groups
+    }
+
+    /// The init of `container` while it runs.
+    pub fn container_init(&self, container: &str) -> Option<Arc<ThreadGroup>> {
+        let pid = lock(&self.containers).get(container)?.init?;
+        self.group(pid).filter(|g| &*g.container == container)
+    }
+
+    /// Whether `container` exists and its init has been started (it may
+    /// have ended since).
+    pub fn container_started(&self, container: &str) -> Option<bool> {
+        if container == SANDBOX_CONTAINER {
+            return Some(self.group(1).is_some());
+        }
+        lock(&self.containers)
+            .get(container)
+            .map(|c| c.init.is_some())
+    }
+
+    /// Blocks until the init of added container `id` has ended (or the
+    /// container was removed, or killed before it started) and returns
+    /// how; `None` for no such container. The sandbox's own container's
+    /// init is waited for with [`Kernel::wait`].
+    pub fn wait_container(&self, id: &str) -> Option<ExitStatus> {
+        let exit = lock(&self.containers).get(id)?.exit.clone();
+        Some(exit.wait())
+    }
+
+    /// Ends added container `id` whose init was never started, as if its
+    /// init had been killed by `sig` (a created container that is
+    /// killed). False if it has started or does not exist.
+    pub fn end_container_before_start(&self, id: &str, sig: i32) -> bool {
+        let containers = lock(&self.containers);
+        match containers.get(id) {
+            Some(c) if id != SANDBOX_CONTAINER && c.init.is_none() => {
+                c.exit.set(ExitStatus::Signaled {
+                    signal: sig,
+                    core_dumped: false,
+                });
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Kills every process of `container` (at once, as `SIGKILL` does).
+    fn kill_container(&self, container: &str) {
+        let hosts: Vec<HostTid> = lock(&self.pids)
+            .by_host
+            .iter()
+            .filter(|(_, t)| &*t.group.container == container)
+            .map(|(&host, _)| host)
+            .collect();
+        for host in hosts {
+            self.platform().kill(host).ok();
+        }
     }
 
     /// Ends a sandbox whose init was never started, as if init had been
@@ -506,9 +698,9 @@ impl Kernel {
         }
     }
 
-    /// A summary of each live process, in pid order.
-    pub fn processes(&self) -> Vec<ProcessInfo> {
-        self.groups()
+    /// A summary of each live process of `container`, in pid order.
+    pub fn processes(&self, container: &str) -> Vec<ProcessInfo> {
+        self.container_groups(container)
             .into_iter()
             .filter_map(|g| {
                 let s = g.state();
@@ -566,6 +758,7 @@ impl Kernel {
                                 tracing::debug!("resume signal {signo} for {tid:?}: {e}");
                             }
                         }
+                        Control::KillContainer(id) => k.kill_container(&id),
                     }
                 }
             })
@@ -676,19 +869,7 @@ impl Kernel {
                 t
             }
             CloneKind::Process | CloneKind::Vfork => {
-                let (pgid, sid, image, rlimits) = {
-                    let s = p.group.state();
-                    (s.pgid, s.sid, s.image.clone(), s.rlimits)
-                };
-                let group = ThreadGroup::new(
-                    tid,
-                    child,
-                    Arc::downgrade(&p.group),
-                    pgid,
-                    sid,
-                    image,
-                    rlimits,
-                );
+                let group = p.group.fork(tid, child);
                 let fs = Arc::new(Mutex::new(p.fs_context()));
                 let t = Task::new(tid, child, group.clone(), Arc::new(p.files.fork()), fs);
                 group.state().threads.push(t.clone());
@@ -739,8 +920,10 @@ impl Kernel {
             // An exec'd process's terminal hangs up with it: the host side
             // sees the end of its output.
             lock(&self.consoles).remove(&group.pid);
-            lock(&self.exited_processes).insert(group.pid, status);
-            self.process_exited.notify_all();
+            if !self.end_container(&group, status) {
+                lock(&self.exited_processes).insert(group.pid, status);
+                self.process_exited.notify_all();
+            }
         }
         // The host reaps the process (wait4 is native) and re-parents its
         // orphans to init; the kernel's tables just follow.
@@ -755,6 +938,22 @@ impl Kernel {
             init.state().children.extend(orphans);
         }
         lock(&self.pids).groups.remove(&group.pid);
+    }
+
+    /// If `group` is an added container's init: its exit is kept for
+    /// [`Kernel::wait_container`], and the container's other processes die
+    /// with it, as a pid namespace's do with its init. The container
+    /// itself stays until it is removed.
+    fn end_container(&self, group: &ThreadGroup, status: ExitStatus) -> bool {
+        let exit = match lock(&self.containers).get(&group.container) {
+            Some(c) if c.init == Some(group.pid) => c.exit.clone(),
+            _ => return false,
+        };
+        // Exits arrive on the platform's tracer thread, which kills
+        // processes itself: the control thread asks it.
+        self.control(Control::KillContainer(group.container.clone()));
+        exit.set(status);
+        true
     }
 
     /// Init is gone: every other process dies with it (as in a pid
@@ -773,7 +972,72 @@ impl Kernel {
         // Waiters for other processes learn that these died with init.
         let _done = lock(&self.exited_processes);
         self.process_exited.notify_all();
+        let exits: Vec<_> = lock(&self.containers)
+            .values()
+            .map(|c| c.exit.clone())
+            .collect();
+        for exit in exits {
+            exit.set(KILLED);
+        }
     }
+}
+
+/// Builds a container's mount namespace: `root` with `mounts` on it.
+fn build_vfs(
+    root: MountSource,
+    root_readonly: bool,
+    mounts: Vec<MountConfig>,
+    deps: &FsDeps,
+) -> Result<Arc<Vfs>, BootError> {
+    let root = mount_fs(root, deps)
+        .map_err(|e| BootError::Mount {
+            path: "/".into(),
+            errno: e.errno,
+        })?
+        .ok_or_else(|| BootError::Mount {
+            path: "/".into(),
+            errno: Errno::EINVAL,
+        })?;
+    let vfs = Arc::new(Vfs::new(root, root_readonly).map_err(|e| BootError::Mount {
+        path: "/".into(),
+        errno: e.errno,
+    })?);
+    let admin = FsContext::new(&vfs);
+    for m in mounts {
+        let shown = String::from_utf8_lossy(&m.destination).into_owned();
+        let fs = mount_fs(m.source, deps).map_err(|e| BootError::Mount {
+            path: shown.clone(),
+            errno: e.errno,
+        })?;
+        // A bind mount of a file is mounted on a file.
+        let file = match &fs {
+            Some(fs) => fs
+                .root()
+                .and_then(|r| r.stat())
+                .is_ok_and(|st| st.file_type() != Some(FileType::Directory)),
+            None => false,
+        };
+        // Mount points exist even for mounts the sentry does not provide
+        // (as runc leaves them), so listings match.
+        make_mount_point(&vfs, &admin, &m.destination, file);
+        let Some(fs) = fs else {
+            continue;
+        };
+        if vfs.lookup(&admin, At::Cwd, &m.destination, true).is_err() {
+            // runc would create it in the host's rootfs; a read-only root
+            // served by the gofer cannot take it.
+            tracing::warn!(
+                "sentry: mount point {shown} is missing from the read-only root; mount skipped"
+            );
+            continue;
+        }
+        vfs.mount(&admin, At::Cwd, &m.destination, fs, m.readonly)
+            .map_err(|e| BootError::Mount {
+                path: shown,
+                errno: e.errno,
+            })?;
+    }
+    Ok(vfs)
 }
 
 /// Creates a missing mount point and its missing parent directories, as
@@ -826,6 +1090,14 @@ pub enum BootError {
     NotFound(String),
     #[error("the sandbox has ended")]
     Ended,
+    #[error("the sandbox's init has not started")]
+    NotStarted,
+    #[error("container {0} does not exist")]
+    NoContainer(String),
+    #[error("container {0} exists already")]
+    ContainerExists(String),
+    #[error("the sandbox's own container cannot be removed")]
+    RemoveSandbox,
 }
 
 /// An errno as runc words it in its messages: the C library's text, with a
@@ -862,6 +1134,6 @@ impl Kernel {
     /// between.
     pub fn boot(mut cfg: BootConfig) -> Result<SandboxExit, BootError> {
         let k = Kernel::new(&mut cfg)?;
-        k.run(cfg.init)
+        k.run(cfg.container.init)
     }
 }

@@ -34,7 +34,7 @@ fn info(k: &Kernel, g: &ThreadGroup, t: Option<&Arc<Task>>) -> ProcessInfo {
         Some(t) => {
             let cx = t.fs_context();
             (
-                k.vfs.path_of(&cx.root, &cx.cwd),
+                cx.vfs.path_of(&cx.root, &cx.cwd),
                 b"/".to_vec(),
                 cx.creds,
                 cx.umask,
@@ -93,6 +93,20 @@ fn info(k: &Kernel, g: &ThreadGroup, t: Option<&Arc<Task>>) -> ProcessInfo {
     }
 }
 
+/// The task whose files (`/proc/PID/fd`, `mounts`) show process `g`, if
+/// the task asking may see them: not if it runs in another container,
+/// whose mount namespace they would let it reach (an FD link leads to the
+/// open file itself). The kernel's own reads, with no task asking, may.
+fn looked_into(k: &Kernel, g: &ThreadGroup) -> Option<Arc<Task>> {
+    if let Some(caller) = crate::vfs::procfs::current_task() {
+        let asking = k.group(caller.pid)?;
+        if asking.container != g.container {
+            return None;
+        }
+    }
+    g.state().threads.first().cloned()
+}
+
 /// Bytes `range` of a live process's memory (its argument or environment
 /// strings), read now as Linux does.
 fn live(k: &Kernel, s: &super::task::GroupState, (start, end): (u64, u64)) -> Option<Vec<u8>> {
@@ -143,26 +157,23 @@ impl ProcessSource for KernelProcs {
         let Some(k) = self.kernel() else {
             return Vec::new();
         };
-        let Some(t) = k
-            .group(pid)
-            .and_then(|g| g.state().threads.first().cloned())
-        else {
+        let Some(t) = k.group(pid).and_then(|g| looked_into(&k, &g)) else {
             return Vec::new();
         };
-        let root = t.fs_context().root;
+        let cx = t.fs_context();
         t.files
             .entries()
             .into_iter()
-            .map(|(fd, e)| FdEntry::describe(&k.vfs, &root, fd, &e.file, e.cloexec))
+            .map(|(fd, e)| FdEntry::describe(&cx.vfs, &cx.root, fd, &e.file, e.cloexec))
             .collect()
     }
 
     fn mount_view(&self, pid: i32) -> Option<MountView> {
         let k = self.kernel()?;
-        let t = k.group(pid)?.state().threads.first().cloned()?;
+        let cx = looked_into(&k, &*k.group(pid)?)?.fs_context();
         Some(MountView {
-            vfs: k.vfs.clone(),
-            root: t.fs_context().root,
+            vfs: cx.vfs,
+            root: cx.root,
         })
     }
 

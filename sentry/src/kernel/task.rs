@@ -15,6 +15,10 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 /// A process or thread id as the application sees it.
 pub type Pid = i32;
 
+/// The id of one of the sandbox's containers: empty for the one it booted
+/// with.
+pub type ContainerId = Arc<str>;
+
 /// How a process ended, as `wait4` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -140,13 +144,43 @@ pub struct ThreadGroup {
     /// The host process id (the host tid of the first thread), which host
     /// signals are sent to.
     pub host: HostTid,
+    /// The container it belongs to: where it was started, or its
+    /// parent's.
+    pub container: ContainerId,
     state: Mutex<GroupState>,
 }
 
 impl ThreadGroup {
-    pub fn new(
+    /// A process started from outside (a container's init, or an exec'd
+    /// process): no parent inside the sandbox, and a session and process
+    /// group of its own.
+    pub fn new_session(
         pid: Pid,
         host: HostTid,
+        container: ContainerId,
+        image: Image,
+        rlimits: Rlimits,
+    ) -> Arc<ThreadGroup> {
+        ThreadGroup::with_state(pid, host, container, Weak::new(), pid, pid, image, rlimits)
+    }
+
+    /// A child of `self` (a fork): in its parent's container, session and
+    /// process group, with its image and limits.
+    pub fn fork(self: &Arc<ThreadGroup>, pid: Pid, host: HostTid) -> Arc<ThreadGroup> {
+        let (pgid, sid, image, rlimits) = {
+            let s = self.state();
+            (s.pgid, s.sid, s.image.clone(), s.rlimits)
+        };
+        let parent = Arc::downgrade(self);
+        let container = self.container.clone();
+        ThreadGroup::with_state(pid, host, container, parent, pgid, sid, image, rlimits)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn with_state(
+        pid: Pid,
+        host: HostTid,
+        container: ContainerId,
         parent: Weak<ThreadGroup>,
         pgid: Pid,
         sid: Pid,
@@ -156,6 +190,7 @@ impl ThreadGroup {
         Arc::new(ThreadGroup {
             pid,
             host,
+            container,
             state: Mutex::new(GroupState {
                 parent,
                 children: Vec::new(),

@@ -166,7 +166,7 @@ async fn do_open(
         let path = ctx.path(path)?;
         let dir = dir_at(&ctx, dirfd)?;
         let cx = task.fs_context();
-        kernel.vfs.open(&cx, at_of(&dir), &path, flags, mode)?
+        cx.vfs.open(&cx, at_of(&dir), &path, flags, mode)?
     };
     loop {
         let listener = file.ops().event().map(|e| e.listen());
@@ -405,7 +405,7 @@ fn stat_path(ctx: &Ctx<'_>, dirfd: i32, path: u64, flags: i32) -> SysResult<Stat
         };
     }
     let cx = ctx.task.fs_context();
-    ctx.kernel.vfs.stat(
+    cx.vfs.stat(
         &cx,
         at_of(&dir),
         &path,
@@ -478,10 +478,9 @@ fn write_statfs(ctx: &Ctx<'_>, addr: u64, s: &crate::vfs::StatFs) -> SysResult<i
 
 pub fn statfs(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
     let path = ctx.path(a.u64(0))?;
-    let s = ctx
-        .kernel
-        .vfs
-        .statfs(&ctx.task.fs_context(), At::Cwd, &path)?;
+    let cx = ctx.task.fs_context();
+
+    let s = cx.vfs.statfs(&cx, At::Cwd, &path)?;
     write_statfs(ctx, a.u64(1), &s)
 }
 
@@ -524,8 +523,7 @@ fn do_access(ctx: &Ctx<'_>, dirfd: i32, path: u64, mode: u32, flags: i32) -> Sys
     let path = ctx.path(path)?;
     let dir = dir_at(ctx, dirfd)?;
     let cx = ctx.task.fs_context();
-    ctx.kernel
-        .vfs
+    cx.vfs
         .access(&cx, at_of(&dir), &path, Access(mode))
         .map(|_| 0)
 }
@@ -632,7 +630,7 @@ pub fn ioctl(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
 
 pub fn getcwd(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
     let cx = ctx.task.fs_context();
-    let mut path = ctx.kernel.vfs.path_of(&cx.root, &cx.cwd);
+    let mut path = cx.vfs.path_of(&cx.root, &cx.cwd);
     path.push(0);
     if path.len() > a.usize(1) {
         return_errno!(ERANGE);
@@ -647,20 +645,18 @@ fn set_cwd(ctx: &Ctx<'_>, p: VfsPath) {
 
 pub fn chdir(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
     let path = ctx.path(a.u64(0))?;
-    let p = ctx
-        .kernel
-        .vfs
-        .lookup_dir(&ctx.task.fs_context(), At::Cwd, &path)?;
+    let cx = ctx.task.fs_context();
+
+    let p = cx.vfs.lookup_dir(&cx, At::Cwd, &path)?;
     set_cwd(ctx, p);
     Ok(0)
 }
 
 pub fn fchdir(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
     let file = ctx.task.files.get(a.fd(0))?;
-    let p = ctx
-        .kernel
-        .vfs
-        .lookup_dir(&ctx.task.fs_context(), At::Dir(file.path()), b".")?;
+    let cx = ctx.task.fs_context();
+
+    let p = cx.vfs.lookup_dir(&cx, At::Dir(file.path()), b".")?;
     set_cwd(ctx, p);
     Ok(0)
 }
@@ -671,7 +667,7 @@ pub fn chroot(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
         return_errno!(EPERM);
     }
     let path = ctx.path(a.u64(0))?;
-    let p = ctx.kernel.vfs.lookup_dir(&cx, At::Cwd, &path)?;
+    let p = cx.vfs.lookup_dir(&cx, At::Cwd, &path)?;
     ctx.task.fs_lock().root = p;
     Ok(0)
 }
@@ -679,10 +675,9 @@ pub fn chroot(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
 fn do_mkdir(ctx: &Ctx<'_>, dirfd: i32, path: u64, mode: u32) -> SysResult<i64> {
     let path = ctx.path(path)?;
     let dir = dir_at(ctx, dirfd)?;
-    ctx.kernel
-        .vfs
-        .mkdir(&ctx.task.fs_context(), at_of(&dir), &path, mode)
-        .map(|_| 0)
+    let cx = ctx.task.fs_context();
+
+    cx.vfs.mkdir(&cx, at_of(&dir), &path, mode).map(|_| 0)
 }
 
 pub fn mkdir(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
@@ -700,10 +695,9 @@ fn do_mknod(ctx: &Ctx<'_>, dirfd: i32, path: u64, mode: u32, dev: u64) -> SysRes
     let dev = dev as u32;
     let rdev =
         crate::vfs::attr::makedev((dev & 0xfff00) >> 8, (dev & 0xff) | ((dev >> 12) & 0xfff00));
-    ctx.kernel
-        .vfs
-        .mknod(&ctx.task.fs_context(), at_of(&dir), &path, mode, rdev)
-        .map(|_| 0)
+    let cx = ctx.task.fs_context();
+
+    cx.vfs.mknod(&cx, at_of(&dir), &path, mode, rdev).map(|_| 0)
 }
 
 pub fn mknod(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
@@ -723,9 +717,9 @@ fn do_unlink(ctx: &Ctx<'_>, dirfd: i32, path: u64, flags: i32) -> SysResult<i64>
     let dir = dir_at(ctx, dirfd)?;
     let cx = ctx.task.fs_context();
     if flags & libc::AT_REMOVEDIR != 0 {
-        ctx.kernel.vfs.rmdir(&cx, at_of(&dir), &path).map(|_| 0)
+        cx.vfs.rmdir(&cx, at_of(&dir), &path).map(|_| 0)
     } else {
-        ctx.kernel.vfs.unlink(&cx, at_of(&dir), &path).map(|_| 0)
+        cx.vfs.unlink(&cx, at_of(&dir), &path).map(|_| 0)
     }
 }
 
@@ -752,14 +746,10 @@ fn do_rename(
     let (old, new) = (ctx.path(old)?, ctx.path(new)?);
     let (od, nd) = (dir_at(ctx, olddir)?, dir_at(ctx, newdir)?);
     let flags = RenameFlags::from_raw(flags)?;
-    ctx.kernel
-        .vfs
-        .rename(
-            &ctx.task.fs_context(),
-            (at_of(&od), &old),
-            (at_of(&nd), &new),
-            flags,
-        )
+    let cx = ctx.task.fs_context();
+
+    cx.vfs
+        .rename(&cx, (at_of(&od), &old), (at_of(&nd), &new), flags)
         .map(|_| 0)
 }
 
@@ -788,10 +778,11 @@ fn do_link(
     }
     let (old, new) = (ctx.path(old)?, ctx.path(new)?);
     let (od, nd) = (dir_at(ctx, olddir)?, dir_at(ctx, newdir)?);
-    ctx.kernel
-        .vfs
+    let cx = ctx.task.fs_context();
+
+    cx.vfs
         .link(
-            &ctx.task.fs_context(),
+            &cx,
             (at_of(&od), &old),
             (at_of(&nd), &new),
             flags & libc::AT_SYMLINK_FOLLOW != 0,
@@ -814,10 +805,9 @@ fn do_symlink(ctx: &Ctx<'_>, target: u64, dirfd: i32, path: u64) -> SysResult<i6
     }
     let path = ctx.path(path)?;
     let dir = dir_at(ctx, dirfd)?;
-    ctx.kernel
-        .vfs
-        .symlink(&ctx.task.fs_context(), &target, at_of(&dir), &path)
-        .map(|_| 0)
+    let cx = ctx.task.fs_context();
+
+    cx.vfs.symlink(&cx, &target, at_of(&dir), &path).map(|_| 0)
 }
 
 pub fn symlink(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
@@ -834,10 +824,9 @@ fn do_readlink(ctx: &Ctx<'_>, dirfd: i32, path: u64, buf: u64, size: usize) -> S
     }
     let path = ctx.path(path)?;
     let dir = dir_at(ctx, dirfd)?;
-    let target = ctx
-        .kernel
-        .vfs
-        .readlink(&ctx.task.fs_context(), at_of(&dir), &path)?;
+    let cx = ctx.task.fs_context();
+
+    let target = cx.vfs.readlink(&cx, at_of(&dir), &path)?;
     let n = target.len().min(size);
     ctx.write_bytes(buf, &target[..n])?;
     Ok(n as i64)
@@ -860,18 +849,18 @@ fn setattr_path(
 ) -> SysResult<i64> {
     let path = ctx.path(path)?;
     let dir = dir_at(ctx, dirfd)?;
-    ctx.kernel
-        .vfs
-        .setattr(&ctx.task.fs_context(), at_of(&dir), &path, follow, attr)
+    let cx = ctx.task.fs_context();
+
+    cx.vfs
+        .setattr(&cx, at_of(&dir), &path, follow, attr)
         .map(|_| 0)
 }
 
 fn setattr_fd(ctx: &Ctx<'_>, fd: i32, attr: &SetAttr, via_fd: bool) -> SysResult<i64> {
     let file = ctx.task.files.get(fd)?;
-    ctx.kernel
-        .vfs
-        .setattr_at(&ctx.task.fs_context(), file.path(), attr, via_fd)
-        .map(|_| 0)
+    let cx = ctx.task.fs_context();
+
+    cx.vfs.setattr_at(&cx, file.path(), attr, via_fd).map(|_| 0)
 }
 
 fn mode_attr(mode: u32) -> SetAttr {

@@ -9,9 +9,8 @@
 
 use super::{Master, Terminal, Winsize};
 use crate::errno::{Errno, SysResult};
-use crate::kernel::Kernel;
 use crate::return_errno;
-use crate::vfs::{At, FileDescription, FsContext};
+use crate::vfs::{At, FileDescription, FsContext, Vfs};
 use event_listener::Listener;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,16 +34,15 @@ impl std::fmt::Debug for Console {
     }
 }
 
-/// Opens a new pair through the sandbox's own `/dev/ptmx` (so the replica
+/// Opens a new pair through the `/dev/ptmx` of the mount namespace `vfs` (so the replica
 /// is `/dev/pts/N` of its devpts mount, as `ttyname` expects), puts `host`
 /// in raw mode and bridges the two. Install [`Console::replica`] as the
 /// process's stdio and make the terminal its session's controlling one
 /// ([`Terminal::make_controlling`]).
-pub fn attach_console(kernel: &Arc<Kernel>, host: OwnedFd) -> SysResult<Console> {
-    let cx = FsContext::new(kernel.vfs.root());
+pub fn attach_console(vfs: &Arc<Vfs>, host: OwnedFd) -> SysResult<Console> {
+    let cx = FsContext::new(vfs);
     let rw = (libc::O_RDWR | libc::O_NOCTTY) as u32;
-    let master = kernel
-        .vfs
+    let master = vfs
         .open(&cx, At::Cwd, b"/dev/ptmx", rw, 0)
         .inspect_err(|e| {
             tracing::warn!(
@@ -62,7 +60,7 @@ pub fn attach_console(kernel: &Arc<Kernel>, host: OwnedFd) -> SysResult<Console>
     };
     terminal.set_locked(false);
     let path = format!("/dev/pts/{}", terminal.index());
-    let replica = kernel.vfs.open(&cx, At::Cwd, path.as_bytes(), rw, 0)?;
+    let replica = vfs.open(&cx, At::Cwd, path.as_bytes(), rw, 0)?;
 
     let mut mode = rustix::termios::tcgetattr(&host).map_err(host_errno)?;
     mode.make_raw();

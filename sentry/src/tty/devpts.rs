@@ -268,9 +268,9 @@ mod tests {
 
     const RDWR: u32 = libc::O_RDWR as u32;
 
-    fn vfs() -> (Vfs, FsContext) {
-        let vfs = Vfs::new(Devpts::new(), false).unwrap();
-        let cx = FsContext::new(vfs.root());
+    fn vfs() -> (Arc<Vfs>, FsContext) {
+        let vfs = Arc::new(Vfs::new(Devpts::new(), false).unwrap());
+        let cx = FsContext::new(&vfs);
         (vfs, cx)
     }
 

@@ -201,10 +201,7 @@ fn open_peer(
     let dir = VfsPath::new(p.mount.clone(), dir);
     let name = term.index().to_string();
     let cx = ctx.task.fs_context();
-    let peer = ctx
-        .kernel
-        .vfs
-        .open(&cx, At::Dir(&dir), name.as_bytes(), flags, 0)?;
+    let peer = cx.vfs.open(&cx, At::Dir(&dir), name.as_bytes(), flags, 0)?;
     super::opened(ctx.kernel, ctx.task, &peer, flags);
     let nofile = ctx.task.group.state().rlimits[libc::RLIMIT_NOFILE as usize].0;
     let cloexec = flags & libc::O_CLOEXEC as u32 != 0;

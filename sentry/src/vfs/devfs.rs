@@ -221,9 +221,9 @@ mod tests {
 
     const RDWR: u32 = libc::O_RDWR as u32;
 
-    fn dev_vfs() -> (Vfs, FsContext) {
-        let vfs = Vfs::new(new_memory().unwrap(), false).unwrap();
-        let cx = FsContext::new(vfs.root());
+    fn dev_vfs() -> (Arc<Vfs>, FsContext) {
+        let vfs = Arc::new(Vfs::new(new_memory().unwrap(), false).unwrap());
+        let cx = FsContext::new(&vfs);
         (vfs, cx)
     }
 

@@ -76,10 +76,12 @@ pub fn anon_dev() -> u64 {
     attr::makedev(0, NEXT_ANON_DEV.fetch_add(1, Ordering::Relaxed))
 }
 
-/// The filesystem context of a task: its root (changed by `chroot`), its
-/// working directory, umask and credentials.
+/// The filesystem context of a task: its mount namespace, its root
+/// (changed by `chroot`), its working directory, umask and credentials.
+/// Forks and exec keep it, so a process never leaves its namespace.
 #[derive(Clone, Debug)]
 pub struct FsContext {
+    pub vfs: Arc<Vfs>,
     pub root: VfsPath,
     pub cwd: VfsPath,
     pub umask: u32,
@@ -87,9 +89,11 @@ pub struct FsContext {
 }
 
 impl FsContext {
-    /// A context at `root` with root credentials and umask 022.
-    pub fn new(root: VfsPath) -> FsContext {
+    /// A context at the root of `vfs` with root credentials and umask 022.
+    pub fn new(vfs: &Arc<Vfs>) -> FsContext {
+        let root = vfs.root();
         FsContext {
+            vfs: vfs.clone(),
             cwd: root.clone(),
             root,
             umask: 0o022,
@@ -111,6 +115,14 @@ pub struct Vfs {
     root: Arc<Mount>,
     mounts: MountTable,
     rename_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Vfs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vfs")
+            .field("root", &self.root.id())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The stat of the file at `p` (the filesystem fills in its own device).

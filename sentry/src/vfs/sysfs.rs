@@ -56,8 +56,8 @@ mod tests {
             cpus: 4,
             mem_total_kib: 0,
         };
-        let vfs = Vfs::new(Sysfs::new(&host), false).unwrap();
-        let cx = FsContext::new(vfs.root());
+        let vfs = Arc::new(Vfs::new(Sysfs::new(&host), false).unwrap());
+        let cx = FsContext::new(&vfs);
         for f in ["online", "possible", "present"] {
             let path = format!("/devices/system/cpu/{f}");
             let file = vfs

@@ -148,11 +148,11 @@ fn host() -> HostInfo {
     }
 }
 
-fn setup() -> (Arc<Fake>, Vfs, FsContext) {
+fn setup() -> (Arc<Fake>, Arc<Vfs>, FsContext) {
     let fake = Arc::new(Fake::default());
     let src: Arc<dyn ProcessSource> = fake.clone();
-    let vfs = Vfs::new(Procfs::new(src, host()), false).unwrap();
-    let cx = FsContext::new(vfs.root());
+    let vfs = Arc::new(Vfs::new(Procfs::new(src, host()), false).unwrap());
+    let cx = FsContext::new(&vfs);
     (fake, vfs, cx)
 }
 
@@ -500,7 +500,7 @@ fn mounts_come_from_the_mount_table() {
     let (fake, procvfs, cx) = setup();
     fake.add(simple(1, 0));
     let ns = Arc::new(Vfs::new(Tmpfs::new_memory(), false).unwrap());
-    let ncx = FsContext::new(ns.root());
+    let ncx = FsContext::new(&ns);
     ns.mkdir(&ncx, At::Cwd, b"/proc", 0o555).unwrap();
     ns.mkdir(&ncx, At::Cwd, b"/my dir", 0o755).unwrap();
     let src: Arc<dyn ProcessSource> = fake.clone();
@@ -609,8 +609,8 @@ fn oom_score_adj_is_writable() {
 
 #[test]
 fn fd_entries_describe_anonymous_and_named_files() {
-    let vfs = Vfs::new(Tmpfs::new_memory(), false).unwrap();
-    let cx = FsContext::new(vfs.root());
+    let vfs = Arc::new(Vfs::new(Tmpfs::new_memory(), false).unwrap());
+    let cx = FsContext::new(&vfs);
     let f = vfs
         .open(
             &cx,
