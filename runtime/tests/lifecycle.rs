@@ -594,7 +594,7 @@ fn a_pods_workload_container_joins_the_pods_sandbox() {
     become_subreaper();
     let pause = pod_bundle(&["sleep", "1000"], "sandbox", "pod", "pause");
     let work = pod_bundle(
-        &["sh", "-c", "hostname; cat /marker; echo; sleep 100"],
+        &["sh", "-c", "hostname; cat /marker; echo; sleep 100 & wait"],
         "container",
         "pod",
         "work",
