@@ -404,11 +404,16 @@ impl Sandbox for Service {
             if waiting.is_some() && self.kernel.end_container_before_start(c, req.signal) {
                 return Ok(Empty::default());
             }
-            let init = self.running_init(c).ok_or_else(no_such_process)?;
-            self.kernel.signal_process(init, req.signal)
+            let init = self.kernel.container_init(c).ok_or_else(no_such_process)?;
+            self.kernel.signal_container_init(&init, req.signal)
         } else {
             self.own(c, req.pid)?;
-            self.kernel.signal_process(req.pid, req.signal)
+            match self.kernel.container_init(c) {
+                Some(init) if c != SANDBOX_CONTAINER && init.pid == req.pid => {
+                    self.kernel.signal_container_init(&init, req.signal)
+                }
+                _ => self.kernel.signal_process(req.pid, req.signal),
+            }
         };
         result
             .map(|()| Empty::default())

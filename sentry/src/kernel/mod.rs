@@ -616,11 +616,30 @@ impl Kernel {
         match init {
             Some(init) if init.pid == 1 => self.signal_init(sig),
             Some(init) => {
-                let _ = crate::platform::tgkill(init.host.0, init.host.0, sig);
+                let _ = self.signal_container_init(&init, sig);
             }
             None => {}
         }
         Ok(())
+    }
+
+    /// Sends `sig` from outside the sandbox to `init`, an added
+    /// container's init, by the rule the host kernel applies to the init
+    /// of a pid namespace (which a container's init is under runc): a
+    /// signal it has no handler for is dropped, save SIGKILL and SIGSTOP.
+    /// The sandbox's own init is a pid namespace's init on the host, so
+    /// the host applies the rule to it; an added container's init is not.
+    pub fn signal_container_init(&self, init: &ThreadGroup, sig: i32) -> Result<(), Errno> {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            let caught = self
+                .platform()
+                .catches_signal(init.host, sig)
+                .map_err(|_| Errno::ESRCH)?;
+            if !caught {
+                return Ok(());
+            }
+        }
+        crate::platform::tgkill(init.host.0, init.host.0, sig).map_err(|_| Errno::ESRCH)
     }
 
     /// The live processes of `container`, in pid order.

@@ -431,6 +431,12 @@ impl Platform {
         procfs::signal_deliverable(&status, tid)
     }
 
+    /// Whether stub process `tid` has a handler installed for `sig`.
+    pub fn catches_signal(&self, tid: HostTid, sig: i32) -> Result<bool, PlatformError> {
+        let status = procfs::read_status(self.tracer.proc(), tid)?;
+        procfs::catches(&status, sig, tid)
+    }
+
     /// The address-space layout of stub thread `tid` as the sandbox may
     /// see it: the host's `maps` lines without the platform's own pages and
     /// without host file paths (a mapped file shows only its device and
