@@ -68,6 +68,8 @@ pub struct BootArgs {
     pub directfs: bool,
     pub overlay2: Option<String>,
     pub network: crate::sandbox::Network,
+    /// The hostname when the spec has none (see [`crate::sandbox`]).
+    pub hostname: Option<String>,
 }
 
 /// Why the sentry could not run the container.
@@ -183,6 +185,16 @@ fn boot(args: BootArgs, ready: &mut Option<OwnedFd>) -> Result<SandboxExit, Erro
     );
     let mut cfg = boot_config(&bundle.spec, sockets, stdio, args.strace);
     cfg.init.terminal = args.terminal;
+    if let Some(hostname) = args.hostname.filter(|_| cfg.hostname.is_empty()) {
+        cfg.hostname = hostname.into_bytes();
+    }
+    // The sandbox's host UTS namespace carries the hostname too, so that a
+    // container that joins it (the next container of a pod) finds it there.
+    if !cfg.hostname.is_empty() {
+        if let Err(e) = rustix::system::sethostname(&cfg.hostname) {
+            tracing::warn!("cannot set the sandbox's host UTS namespace's hostname: {e}");
+        }
+    }
     let kept = kept_capabilities(args.directfs);
     block_forwarded_signals()?;
     jail_and_run(cfg, &kept, ready, control)
