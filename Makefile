@@ -11,9 +11,13 @@ CARGO ?= cargo
 # programs, busybox-static for root file systems, runc as the reference
 # runtime, debootstrap for the Debian root file system, and the real clients
 # the integration tests and the demo drive vigil with: podman (with its
-# monitor, conmon), containerd (ctr and the runc shim) and Docker.
+# monitor, conmon), containerd (ctr and the runc shim) and Docker. The CRI
+# tests talk to containerd with a Python gRPC client (python3-grpcio,
+# python3-protobuf) and give pods a network with Debian's loopback CNI
+# plugin (containernetworking-plugins) and `ip` (iproute2).
 APT_PACKAGES := build-essential pkg-config runc busybox-static debootstrap \
-	podman conmon containerd docker.io
+	podman conmon containerd docker.io \
+	python3-grpcio python3-protobuf containernetworking-plugins iproute2
 # How long `make fuzz` lets libFuzzer run.
 FUZZ_SECONDS ?= 60
 

@@ -5,6 +5,11 @@
 //! the runc shim is how Docker runs it). Each figure is the median of
 //! several runs after one untimed warm-up, with its ratio to runc.
 //!
+//! Then a pod through containerd's CRI, as a kubelet runs one:
+//! RunPodSandbox, CreateContainer and StartContainer of `true`, until it
+//! has exited, StopPodSandbox and RemovePodSandbox, with the RuntimeClass
+//! handler `runc` (containerd's runc shim) and `vigil` (vigil's shim).
+//!
 //! A plain timing binary (`cargo bench -p integration --bench clients`, or
 //! `make bench`); it needs root. The clients are private instances, as in
 //! the `clients` tests. A runtime that fails is reported as failed, with
@@ -17,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use integration::clients::{Containerd, Podman};
+use integration::clients::{self, Containerd, Cri, Podman};
 use integration::harness::{self, Runtime};
 use integration::image;
 use integration::process::Captured;
@@ -84,7 +89,7 @@ fn main() {
         flags.extend(Podman::run_flags(&c.binary));
         flags.extend([image::NAME.to_string(), "true".to_string()]);
         let args: Vec<&str> = flags.iter().map(String::as_str).collect();
-        let median = time(runs, |_| podman.run(&args, b""));
+        let median = time(runs, |_| succeeded(podman.run(&args, b"")));
         rows.push(("podman run --rm IMAGE true", c.name, median));
     }
     for c in &candidates {
@@ -94,11 +99,61 @@ fn main() {
             let mut cmd: Command = containerd.ctr(&["run", "--rm"]);
             cmd.args(containerd.runtime_flags(&c.binary))
                 .args([image::NAME, &id, "true"]);
-            integration::clients::run(&mut cmd, b"")
+            succeeded(clients::run(&mut cmd, b""))
         });
         rows.push(("ctr run --rm IMAGE ID true", c.name, median));
     }
+    drop(containerd);
+
+    let containerd = Containerd::with_cri().unwrap_or_else(|e| panic!("containerd (CRI): {e}"));
+    let cri = Cri::connect(&containerd).unwrap_or_else(|e| panic!("cri.py: {e}"));
+    for handler in ["runc", "vigil"] {
+        let cgroup = format!("/vigil-bench-{}-{handler}", std::process::id());
+        let median = time(runs, |i| {
+            pod_round_trip(&containerd, &cri, handler, &cgroup, i)
+        });
+        rows.push(("CRI pod with `true`", handler, median));
+        // The runtimes leave the pods' parent cgroup.
+        for hierarchy in fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = fs::remove_dir(hierarchy.path().join(cgroup.trim_start_matches('/')));
+        }
+    }
     print_table(&rows, runs);
+}
+
+/// One pod of `handler` whose one container runs `true`, from
+/// RunPodSandbox to RemovePodSandbox. A pod that fails is still removed.
+fn pod_round_trip(
+    containerd: &Containerd,
+    cri: &Cri,
+    handler: &str,
+    cgroup: &str,
+    i: usize,
+) -> Result<(), String> {
+    let name = format!("bench-{}-{handler}-{i}", std::process::id());
+    let logs = containerd.dir().join("pods").join(&name);
+    fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
+    let pod_config = clients::pod_config(&name, &name, "bench", &logs, cgroup);
+    let pod = cri
+        .run_pod(&pod_config, handler)
+        .map_err(|e| format!("RunPodSandbox: {e}"))?;
+    let container = clients::container_config("true", image::NAME, &["true"]);
+    let ran = cri
+        .start_container(&pod, &pod_config, &container)
+        .map_err(|e| format!("starting the container: {e}"))
+        .and_then(|id| cri.wait_exited(&id, clients::COMMAND_TIMEOUT))
+        .and_then(|code| match code {
+            0 => Ok(()),
+            code => Err(format!("`true` exited {code}")),
+        });
+    let removed = cri
+        .remove_pod(&pod)
+        .map_err(|e| format!("removing the pod: {e}"));
+    ran.and(removed)
 }
 
 /// A wrapper that runs runsc with `--network=none` (this runsc build
@@ -120,31 +175,12 @@ fn runsc_without_network(runsc: &Path, dir: &Path) -> PathBuf {
 
 /// The median wall time, in ms, of `runs` runs of `one` (given the run's
 /// number) after one untimed warm-up, or the first failure.
-fn time(runs: usize, mut one: impl FnMut(usize) -> Captured) -> Result<f64, String> {
+fn time(runs: usize, mut one: impl FnMut(usize) -> Result<(), String>) -> Result<f64, String> {
     let mut times = Vec::with_capacity(runs);
     for i in 0..=runs {
         let t0 = Instant::now();
-        let out = one(i);
+        one(i)?;
         let elapsed = t0.elapsed();
-        if out.timed_out || out.exit != 0 {
-            // The client's own error line names the cause; a runtime's
-            // usage text after it does not.
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-            let reason = lines
-                .iter()
-                .rev()
-                .find(|l| l.contains("rror"))
-                .or(lines.last())
-                .copied()
-                .unwrap_or("(no message)");
-            return Err(format!(
-                "exit {}{}: {}",
-                out.exit,
-                if out.timed_out { ", timed out" } else { "" },
-                reason.chars().take(400).collect::<String>()
-            ));
-        }
         if i > 0 {
             times.push(elapsed);
         }
@@ -153,12 +189,39 @@ fn time(runs: usize, mut one: impl FnMut(usize) -> Captured) -> Result<f64, Stri
     Ok(ms(times[times.len() / 2]))
 }
 
+/// A client command's failure, with the reason it gave.
+fn succeeded(out: Captured) -> Result<(), String> {
+    if !out.timed_out && out.exit == 0 {
+        return Ok(());
+    }
+    // The client's own error line names the cause; a runtime's usage text
+    // after it does not.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let reason = lines
+        .iter()
+        .rev()
+        .find(|l| l.contains("rror"))
+        .or(lines.last())
+        .copied()
+        .unwrap_or("(no message)");
+    Err(format!(
+        "exit {}{}: {}",
+        out.exit,
+        if out.timed_out { ", timed out" } else { "" },
+        reason.chars().take(400).collect::<String>()
+    ))
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
 fn print_table(rows: &[(&str, &str, Result<f64, String>)], runs: usize) {
-    println!("median of {runs} runs, start to exit of the client command:");
+    println!(
+        "median of {runs} runs, start to exit of the client command \
+         (the CRI pod: RunPodSandbox sent to RemovePodSandbox answered):"
+    );
     println!(
         "{:<28} {:<8} {:>10} {:>8}",
         "command", "runtime", "ms", "×runc"

@@ -211,35 +211,48 @@ pub fn vigil_binary() -> &'static Path {
         if let Some(bin) = std::env::var_os("VIGIL_BIN") {
             return PathBuf::from(bin);
         }
-        let profile_dir = setup::profile_dir();
-        let profile = profile_dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(setup::workspace_dir())
-            .args(["build", "--quiet", "-p", "runtime", "--bin", "vigil"]);
-        match profile.as_str() {
-            "debug" => {}
-            "release" => {
-                cmd.arg("--release");
-            }
-            other => {
-                cmd.args(["--profile", other]);
-            }
-        }
-        let built = process::run(&mut cmd, b"", Duration::from_secs(15 * 60), &mut || {})
-            .unwrap_or_else(|e| panic!("running cargo build: {e}"));
-        let bin = profile_dir.join("vigil");
-        if built.exit != 0 || built.timed_out {
-            panic!(
-                "cargo build -p runtime failed:\n{}",
-                String::from_utf8_lossy(&built.stderr)
-            );
-        }
-        bin
+        workspace_binary("runtime", "vigil")
     })
+}
+
+/// The containerd shim, `containerd-shim-vigil-v2`, built as
+/// [`vigil_binary`] is (the shim starts sandboxes from the `vigil` binary
+/// its configuration names).
+pub fn shim_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| workspace_binary("shim", "containerd-shim-vigil-v2"))
+}
+
+/// `cargo build -p PACKAGE --bin BIN` in the tests' profile, and the path
+/// of the binary.
+fn workspace_binary(package: &str, bin: &str) -> PathBuf {
+    let profile_dir = setup::profile_dir();
+    let profile = profile_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(setup::workspace_dir())
+        .args(["build", "--quiet", "-p", package, "--bin", bin]);
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    let built = process::run(&mut cmd, b"", Duration::from_secs(15 * 60), &mut || {})
+        .unwrap_or_else(|e| panic!("running cargo build: {e}"));
+    if built.exit != 0 || built.timed_out {
+        panic!(
+            "cargo build -p {package} failed:\n{}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+    }
+    profile_dir.join(bin)
 }
 
 #[cfg(test)]

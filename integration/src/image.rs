@@ -7,7 +7,8 @@
 //! either, so one file serves every client.
 //!
 //! It is cached as `<cache>/image/busybox.tar` and rebuilt when the busybox
-//! root file system changes. The layer is byte-for-byte reproducible (sorted
+//! root file system changes; `pause.tar`, the CRI tests' sandbox image, is
+//! the same layer with another entrypoint. The layer is byte-for-byte reproducible (sorted
 //! entries, fixed owner and time), so an unchanged rootfs gives the same
 //! image id every time.
 
@@ -36,33 +37,59 @@ const CREATED: &str = "2020-01-01T00:00:00Z";
 /// Part of the cache stamp: bump it when the image's format changes.
 const FORMAT: &str = "2";
 
+/// The pause image: the same root file system, whose entrypoint sleeps
+/// until SIGTERM or SIGINT and then exits 0. It is the sandbox image of the
+/// CRI tests (a pod's first container, which holds its namespaces).
+pub const PAUSE_NAME: &str = "localhost/vigil-pause:latest";
+
+/// `sleep` runs in the background so that the trapped signal interrupts
+/// `wait` and its trap runs at once; the sleep is left to die with the
+/// pod's pid namespace.
+const PAUSE_ENTRYPOINT: &[&str] = &[
+    "/bin/sh",
+    "-c",
+    "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done",
+];
+
 /// The image tarball, built on first use. Panics with the reason if it
 /// cannot be built: every client test needs it.
 pub fn busybox() -> &'static Path {
     static IMAGE: OnceLock<PathBuf> = OnceLock::new();
-    IMAGE.get_or_init(|| {
-        let rootfs = setup::busybox_rootfs();
-        let dir = setup::cache_dir().join("image");
-        let path = dir.join("busybox.tar");
-        let stamp_path = dir.join("busybox.stamp");
-        let _lock = setup::FileLock::acquire("image");
-        // The rootfs is rebuilt exactly when its busybox binary changes, so
-        // that binary's digest (and the format) identifies the image.
-        let busybox = fs::read(rootfs.join("bin/busybox")).expect("reading the rootfs busybox");
-        let stamp = format!(
-            "format={FORMAT} busybox={}\n",
-            hex(&Sha256::digest(&busybox))
-        );
-        if path.exists() && fs::read_to_string(&stamp_path).ok().as_deref() == Some(&stamp) {
-            return path;
-        }
-        fs::create_dir_all(&dir).expect("creating the image dir");
-        let tmp = dir.join(format!(".busybox.tar.tmp-{}", std::process::id()));
-        write_image(rootfs, &tmp).unwrap_or_else(|e| panic!("setup: building the test image: {e}"));
-        fs::rename(&tmp, &path).expect("moving the image in place");
-        fs::write(&stamp_path, stamp).expect("writing the image stamp");
-        path
-    })
+    IMAGE.get_or_init(|| cached("busybox", NAME, json!({"Cmd": ["sh"]})))
+}
+
+/// The pause image tarball ([`PAUSE_NAME`]), built on first use.
+pub fn pause() -> &'static Path {
+    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
+    IMAGE.get_or_init(|| cached("pause", PAUSE_NAME, json!({"Entrypoint": PAUSE_ENTRYPOINT})))
+}
+
+/// The image `<cache>/image/FILE.tar`: the busybox root file system named
+/// `name`, with `run` (the config's `Entrypoint` or `Cmd`) added to the
+/// config's `Env`.
+fn cached(file: &str, name: &str, run: Value) -> PathBuf {
+    let rootfs = setup::busybox_rootfs();
+    let dir = setup::cache_dir().join("image");
+    let path = dir.join(format!("{file}.tar"));
+    let stamp_path = dir.join(format!("{file}.stamp"));
+    let _lock = setup::FileLock::acquire("image");
+    // The rootfs is rebuilt exactly when its busybox binary changes, so
+    // that binary's digest (and the format and config) identifies the image.
+    let busybox = fs::read(rootfs.join("bin/busybox")).expect("reading the rootfs busybox");
+    let stamp = format!(
+        "format={FORMAT} busybox={} run={run}\n",
+        hex(&Sha256::digest(&busybox))
+    );
+    if path.exists() && fs::read_to_string(&stamp_path).ok().as_deref() == Some(&stamp) {
+        return path;
+    }
+    fs::create_dir_all(&dir).expect("creating the image dir");
+    let tmp = dir.join(format!(".{file}.tar.tmp-{}", std::process::id()));
+    write_image(rootfs, name, &run, &tmp)
+        .unwrap_or_else(|e| panic!("setup: building the image {name}: {e}"));
+    fs::rename(&tmp, &path).expect("moving the image in place");
+    fs::write(&stamp_path, stamp).expect("writing the image stamp");
+    path
 }
 
 /// A blob of the image: its bytes and their digest.
@@ -95,16 +122,18 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn write_image(rootfs: &Path, out: &Path) -> std::io::Result<()> {
+fn write_image(rootfs: &Path, name: &str, run: &Value, out: &Path) -> std::io::Result<()> {
     let layer = Blob::new(layer(rootfs)?);
+    let mut image_config =
+        json!({"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]});
+    if let (Some(config), Some(run)) = (image_config.as_object_mut(), run.as_object()) {
+        config.extend(run.clone());
+    }
     let config = Blob::json(&json!({
         "created": CREATED,
         "architecture": go_arch(),
         "os": "linux",
-        "config": {
-            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-            "Cmd": ["sh"],
-        },
+        "config": image_config,
         // The layer is uncompressed, so its diff id is its digest.
         "rootfs": {"type": "layers", "diff_ids": [layer.digest]},
         "history": [{
@@ -118,7 +147,7 @@ fn write_image(rootfs: &Path, out: &Path) -> std::io::Result<()> {
         "config": config.descriptor("application/vnd.oci.image.config.v1+json"),
         "layers": [layer.descriptor("application/vnd.oci.image.layer.v1.tar")],
     }));
-    let (_, tag) = NAME.rsplit_once(':').expect("the image name has a tag");
+    let (_, tag) = name.rsplit_once(':').expect("the image name has a tag");
     let index = json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
@@ -129,7 +158,7 @@ fn write_image(rootfs: &Path, out: &Path) -> std::io::Result<()> {
             "annotations": {
                 // containerd names imported images by the first, OCI tools
                 // (podman's oci-archive reader) by the second.
-                "io.containerd.image.name": NAME,
+                "io.containerd.image.name": name,
                 "org.opencontainers.image.ref.name": tag,
             },
         }],
@@ -137,7 +166,7 @@ fn write_image(rootfs: &Path, out: &Path) -> std::io::Result<()> {
     // The docker-archive view of the same blobs.
     let docker_manifest = json!([{
         "Config": config.path(),
-        "RepoTags": [NAME],
+        "RepoTags": [name],
         "Layers": [layer.path()],
     }]);
 
@@ -252,7 +281,7 @@ mod tests {
         fs::create_dir_all(rootfs.join("bin")).unwrap();
         fs::write(rootfs.join("bin/busybox"), b"elf").unwrap();
         let out = dir.path().join("image.tar");
-        write_image(&rootfs, &out).unwrap();
+        write_image(&rootfs, NAME, &json!({"Cmd": ["sh"]}), &out).unwrap();
         let mut files = std::collections::BTreeMap::new();
         let mut archive = tar::Archive::new(fs::File::open(&out).unwrap());
         for entry in archive.entries().unwrap() {

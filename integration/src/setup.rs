@@ -26,8 +26,19 @@ const PACKAGES: &[&str] = &["runc", "busybox-static", "debootstrap", "gcc", "lib
 /// the tests that need them. conmon is podman's container monitor (a
 /// dependency, named so that a half-removed podman is noticed); docker.io
 /// brings dockerd and containerd, whose runc shim Docker drives runtimes
-/// through.
-const CLIENT_PACKAGES: &[&str] = &["podman", "conmon", "containerd", "docker.io"];
+/// through. The CRI tests' client is Python (`integration/cri/cri.py`, on
+/// python3-grpcio and python3-protobuf); their pod network needs Debian's
+/// loopback CNI plugin and `ip` (iproute2).
+const CLIENT_PACKAGES: &[&str] = &[
+    "podman",
+    "conmon",
+    "containerd",
+    "docker.io",
+    "python3-grpcio",
+    "python3-protobuf",
+    "containernetworking-plugins",
+    "iproute2",
+];
 
 /// The suite and the extra packages of the Debian root file system. Part of
 /// its stamp: changing either rebuilds it.

@@ -69,6 +69,8 @@ pub struct BootArgs {
     pub directfs: bool,
     pub overlay2: Option<String>,
     pub network: crate::sandbox::Network,
+    /// The hostname when the spec has none (see [`crate::sandbox`]).
+    pub hostname: Option<String>,
 }
 
 /// Why the sentry could not run the container.
@@ -186,6 +188,21 @@ fn boot(args: BootArgs, ready: &mut Option<OwnedFd>) -> Result<SandboxExit, Erro
     );
     let mut cfg = boot_config(&bundle.spec, sockets, stdio, args.strace)?;
     cfg.container.init.terminal = args.terminal;
+    if cfg.hostname.is_empty() {
+        // As under runc, a spec without a hostname leaves the container the
+        // name of the UTS namespace it runs in: the one the spec joins by
+        // path, or else a new one, which starts with its creator's (the
+        // sentry's own UTS namespace is such a new one).
+        cfg.hostname = match args.hostname {
+            Some(joined) => joined.into_bytes(),
+            None => rustix::system::uname().nodename().to_bytes().to_vec(),
+        };
+    }
+    // The sandbox's host UTS namespace carries the hostname too, so that a
+    // container that joins it by path finds it there.
+    if let Err(e) = rustix::system::sethostname(&cfg.hostname) {
+        tracing::warn!("cannot set the sandbox's host UTS namespace's hostname: {e}");
+    }
     let kept = kept_capabilities(args.directfs);
     block_forwarded_signals()?;
     jail_and_run(cfg, &kept, ready, control)

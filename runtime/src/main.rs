@@ -127,6 +127,10 @@ struct BootFlags {
     overlay2: Option<String>,
     #[arg(long, value_enum, default_value_t = Network::None)]
     network: Network,
+    /// The hostname, when the spec has none: that of the UTS namespace the
+    /// spec joins (a pod's).
+    #[arg(long, value_name = "NAME")]
+    hostname: Option<String>,
     /// Write a debug log to this file (warnings go to stderr otherwise).
     #[arg(long, value_name = "FILE")]
     debug_log: Option<PathBuf>,
@@ -503,6 +507,7 @@ fn boot_sentry(flags: BootFlags) -> Result<i32, Failure> {
         directfs: flags.directfs,
         overlay2: flags.overlay2,
         network: flags.network,
+        hostname: flags.hostname,
     };
     match boot::run(args) {
         Ok(exit) => {

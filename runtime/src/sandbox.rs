@@ -466,6 +466,10 @@ fn boot_args(
         }
         .into(),
     ];
+    if let Some(hostname) = joined_hostname(&bundle.spec) {
+        args.push("--hostname".into());
+        args.push(hostname.into());
+    }
     if options.strace {
         args.push("--strace".into());
     }
@@ -481,6 +485,39 @@ fn boot_args(
         args.push(dir.join(format!("{id}.sentry.log")).into());
     }
     args
+}
+
+/// The hostname of the UTS namespace the spec joins by path, when the spec
+/// names no hostname of its own: how a pod's containers (which CRI joins
+/// to the pod's namespaces) see the pod's hostname. The sentry's UTS
+/// namespace is its own, so it is told the name; reading it takes a thread
+/// that enters the namespace (UTS namespaces are per thread) and ends.
+fn joined_hostname(spec: &oci_spec::runtime::Spec) -> Option<String> {
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) {
+        return None;
+    }
+    let namespaces = spec.linux().as_ref()?.namespaces().as_ref()?;
+    let path = namespaces
+        .iter()
+        .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Uts)?
+        .path()
+        .clone()?;
+    let read = move || -> std::io::Result<String> {
+        let ns = std::fs::File::open(&path)?;
+        nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWUTS)?;
+        Ok(rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned())
+    };
+    match std::thread::spawn(read).join() {
+        Ok(Ok(name)) => Some(name),
+        Ok(Err(e)) => {
+            tracing::warn!("cannot read the hostname of the spec's UTS namespace: {e}");
+            None
+        }
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
 }
 
 /// The sentry's namespaces: all but cgroup (and time), and the network one
@@ -543,6 +580,36 @@ mod tests {
     fn io_fds_are_numbered_from_three() {
         assert_eq!(io_fd_list(1), "3");
         assert_eq!(io_fd_list(3), "3,4,5");
+    }
+
+    /// Entering a UTS namespace takes CAP_SYS_ADMIN, even our own.
+    #[test]
+    fn a_joined_uts_namespace_gives_the_hostname() {
+        let spec = |hostname: Option<&str>, path: Option<&str>| -> oci_spec::runtime::Spec {
+            let mut uts = serde_json::json!({"type": "uts"});
+            if let Some(path) = path {
+                uts["path"] = path.into();
+            }
+            let mut spec = serde_json::json!({
+                "ociVersion": "1.0.2",
+                "linux": {"namespaces": [{"type": "pid"}, uts]},
+            });
+            if let Some(hostname) = hostname {
+                spec["hostname"] = hostname.into();
+            }
+            serde_json::from_value(spec).unwrap()
+        };
+        let ours = rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned();
+        let joined = spec(None, Some("/proc/self/ns/uts"));
+        assert_eq!(joined_hostname(&joined), Some(ours));
+        assert_eq!(
+            joined_hostname(&spec(Some("box"), Some("/proc/self/ns/uts"))),
+            None
+        );
+        assert_eq!(joined_hostname(&spec(None, None)), None);
     }
 
     #[test]

@@ -2,6 +2,11 @@
 //! containerd's runc shim (`io.containerd.runc.v2`) with any runc-compatible
 //! binary: the shim calls `BINARY --root R --log <bundle>/log.json
 //! --log-format json create|start|state|kill|delete|exec|ps|pause|resume`.
+//!
+//! With [`Containerd::with_cri`] it also serves the CRI (the API a kubelet
+//! uses) with two RuntimeClass handlers, `runc` and `vigil`, a locally
+//! built pause image as the sandbox image, and a pod network that stays
+//! inside each pod (see `integration/cri/pod-veth`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,14 +14,17 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::{installed, Daemon, WorkDir};
-use crate::image;
 use crate::process::Captured;
+use crate::{harness, image};
 
 /// A running private containerd with the test image imported. Drop stops
 /// it and removes everything it made.
 pub struct Containerd {
     ctr: PathBuf,
     address: PathBuf,
+    /// The namespaces its clients use (`default` for ctr, `k8s.io` for the
+    /// CRI), swept on drop.
+    namespaces: &'static [&'static str],
     // Dropped in this order: the daemon stops before its directory is swept.
     daemon: Daemon,
     dir: WorkDir,
@@ -26,29 +34,43 @@ impl Containerd {
     /// Starts containerd (with its own version-2 config) and imports the
     /// test image.
     pub fn start() -> Result<Containerd, String> {
-        Containerd::launch(None)
+        Containerd::launch(None, false)
     }
 
     /// As [`Containerd::start`], with `dir` first on containerd's PATH: where
     /// it looks for `containerd-shim-NAME-v2` when asked for runtime
     /// `io.containerd.NAME.v2`.
     pub fn with_shims(dir: &Path) -> Result<Containerd, String> {
-        Containerd::launch(Some(dir))
+        Containerd::launch(Some(dir), false)
     }
 
-    fn launch(shims: Option<&Path>) -> Result<Containerd, String> {
+    /// A containerd that also serves the CRI, with the RuntimeClass
+    /// handlers `runc` (containerd's runc shim) and `vigil` (vigil's shim,
+    /// built for the tests, with the `vigil` binary under test), and the
+    /// test and pause images imported into the CRI's namespace, `k8s.io`.
+    pub fn with_cri() -> Result<Containerd, String> {
+        let shim = harness::shim_binary();
+        Containerd::launch(shim.parent(), true)
+    }
+
+    fn launch(shims: Option<&Path>, cri: bool) -> Result<Containerd, String> {
         let containerd = installed("containerd");
         let ctr = installed("ctr");
         let dir = WorkDir::new("containerd");
         let d = dir.path();
         let address = d.join("containerd.sock");
-        // The CRI plugin is not needed by ctr and would start a streaming
-        // server and a CNI watcher.
+        let plugins = if cri {
+            cri_config(d)?
+        } else {
+            // The CRI plugin is not needed by ctr and would start a
+            // streaming server and a CNI watcher.
+            "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n".to_string()
+        };
         let config = format!(
             "version = 2\n\
              root = {root:?}\n\
              state = {state:?}\n\
-             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             {plugins}\
              [grpc]\n  address = {address:?}\n\
              [ttrpc]\n  address = {ttrpc:?}\n\
              [debug]\n  address = {debug:?}\n\
@@ -86,19 +108,44 @@ impl Containerd {
         let containerd = Containerd {
             ctr,
             address,
+            namespaces: if cri { &[CRI_NAMESPACE] } else { &["default"] },
             daemon,
             dir,
         };
-        let image = image::busybox().to_string_lossy().into_owned();
-        let out = super::run(&mut containerd.ctr(&["images", "import", &image]), b"");
-        if out.exit != 0 {
-            return Err(format!(
-                "ctr images import: exit {}: {}",
-                out.exit,
-                String::from_utf8_lossy(&out.stderr)
-            ));
+        let mut images = vec![image::busybox()];
+        if cri {
+            images.push(image::pause());
+        }
+        for namespace in containerd.namespaces {
+            for image in &images {
+                let image = image.to_string_lossy();
+                let out = containerd.run(&["-n", namespace, "images", "import", &image], b"");
+                if out.exit != 0 {
+                    return Err(format!(
+                        "ctr -n {namespace} images import {image}: exit {}: {}",
+                        out.exit,
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
+            }
         }
         Ok(containerd)
+    }
+
+    /// The address of containerd's gRPC socket (ctr's and the CRI's).
+    pub fn address(&self) -> &Path {
+        &self.address
+    }
+
+    /// Where the vigil shim keeps the state of the CRI's containers (the
+    /// shim's `root` with the namespace appended).
+    pub fn vigil_state(&self) -> PathBuf {
+        self.dir.path().join("vigil-shim").join(CRI_NAMESPACE)
+    }
+
+    /// The directory everything of this containerd lives under.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// How long containerd took to answer its first request.
@@ -156,22 +203,99 @@ impl Containerd {
     /// Kills and deletes every task and container, so that no shim outlives
     /// the daemon.
     fn remove_all(&self) {
-        let list = |what: &str| -> Vec<String> {
-            let out = self.run(&[what, "ls", "-q"], b"");
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::to_string)
-                .collect()
-        };
-        for task in list("tasks") {
-            let _ = self.run(&["tasks", "kill", "--signal", "SIGKILL", &task], b"");
-            let _ = self.run(&["tasks", "delete", "--force", &task], b"");
-        }
-        for container in list("containers") {
-            let _ = self.run(&["containers", "delete", &container], b"");
+        for ns in self.namespaces {
+            let list = |what: &str| -> Vec<String> {
+                let out = self.run(&["-n", ns, what, "ls", "-q"], b"");
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(str::to_string)
+                    .collect()
+            };
+            for task in list("tasks") {
+                let _ = self.run(&["-n", ns, "tasks", "kill", "-s", "SIGKILL", &task], b"");
+                let _ = self.run(&["-n", ns, "tasks", "delete", "--force", &task], b"");
+            }
+            for container in list("containers") {
+                let _ = self.run(&["-n", ns, "containers", "delete", &container], b"");
+            }
         }
     }
 }
+
+/// The containerd namespace the CRI plugin keeps its pods in.
+pub const CRI_NAMESPACE: &str = "k8s.io";
+
+/// The CRI plugin's part of the config, for a containerd in `dir`; writes
+/// the vigil shim's config and the CNI files there.
+///
+/// - `restrict_oom_score_adj`: without CAP_SYS_RESOURCE the pause
+///   container's `oom_score_adj` of -998 would be refused.
+/// - The streaming server (for exec/attach URLs, unused here) listens on
+///   an ephemeral port on loopback, so parallel instances never collide.
+/// - Pods get their own network namespace (not `hostNetwork`): only then
+///   does containerd give them their own UTS namespace, and so the pod's
+///   hostname. containerd insists on an address for the pod, which
+///   `pod-veth` (see there) provides without touching the host; Debian's
+///   `loopback` plugin, which containerd always runs too, brings up `lo`.
+/// - The pod network namespaces are mounted under containerd's state
+///   directory rather than `/var/run/netns`, so they are swept with it.
+fn cri_config(dir: &Path) -> Result<String, String> {
+    let vigil_shim_config = dir.join("vigil-shim.toml");
+    fs::write(
+        &vigil_shim_config,
+        format!(
+            "binary_name = {:?}\nroot = {:?}\n",
+            harness::vigil_binary(),
+            dir.join("vigil-shim")
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let (cni_bin, cni_conf) = (dir.join("cni/bin"), dir.join("cni/conf"));
+    for d in [&cni_bin, &cni_conf] {
+        fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    let cri_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("cri");
+    let plugins = [
+        (cri_dir.join("pod-veth"), "pod-veth"),
+        (PathBuf::from(LOOPBACK_PLUGIN), "loopback"),
+    ];
+    for (plugin, name) in plugins {
+        std::os::unix::fs::symlink(&plugin, cni_bin.join(name))
+            .map_err(|e| format!("{}: {e}", plugin.display()))?;
+    }
+    fs::write(
+        cni_conf.join("10-pod-veth.conflist"),
+        r#"{"cniVersion": "0.4.0", "name": "pod-veth", "plugins": [{"type": "pod-veth"}]}"#,
+    )
+    .map_err(|e| e.to_string())?;
+    let cri = "plugins.\"io.containerd.grpc.v1.cri\"";
+    Ok(format!(
+        "[{cri}]\n\
+         \x20 sandbox_image = {pause:?}\n\
+         \x20 restrict_oom_score_adj = true\n\
+         \x20 netns_mounts_under_state_dir = true\n\
+         \x20 stream_server_address = \"127.0.0.1\"\n\
+         \x20 stream_server_port = \"0\"\n\
+         [{cri}.cni]\n\
+         \x20 bin_dir = {cni_bin:?}\n\
+         \x20 conf_dir = {cni_conf:?}\n\
+         [{cri}.containerd]\n\
+         \x20 default_runtime_name = \"runc\"\n\
+         [{cri}.containerd.runtimes.runc]\n\
+         \x20 runtime_type = \"io.containerd.runc.v2\"\n\
+         [{cri}.containerd.runtimes.runc.options]\n\
+         \x20 Root = {runc_root:?}\n\
+         [{cri}.containerd.runtimes.vigil]\n\
+         \x20 runtime_type = \"io.containerd.vigil.v2\"\n\
+         [{cri}.containerd.runtimes.vigil.options]\n\
+         \x20 ConfigPath = {vigil_shim_config:?}\n",
+        pause = image::PAUSE_NAME,
+        runc_root = dir.join("runc"),
+    ))
+}
+
+/// Debian's (containernetworking-plugins) loopback CNI plugin.
+const LOOPBACK_PLUGIN: &str = "/usr/lib/cni/loopback";
 
 impl Drop for Containerd {
     fn drop(&mut self) {

@@ -8,6 +8,7 @@
 //! configured; what the clients still put outside their directory
 //! (containerd's shim sockets in `/run/containerd/s`, a runtime's default
 //! state directory under podman) is removed by the clients themselves.
+//! containerd can also serve the CRI, with [`Cri`] as its client.
 //!
 //! Quirks handled here: podman's default rlimits exceed what root without
 //! CAP_SYS_RESOURCE may set (see `podman.rs`); dockerd is kept away from
@@ -16,10 +17,12 @@
 //! even across private containerds.
 
 mod containerd;
+mod cri;
 mod docker;
 mod podman;
 
-pub use containerd::Containerd;
+pub use containerd::{Containerd, CRI_NAMESPACE};
+pub use cri::{bytes_field, container_config, pod_config, Cri, CriError};
 pub use docker::Docker;
 pub use podman::Podman;
 

@@ -1,5 +1,7 @@
 //! vigil driven by the real clients: podman, ctr (through containerd's runc
-//! shim) and Docker, each a private instance started by the test. Every test
+//! shim), Docker, and containerd's CRI (pods with the RuntimeClass handlers
+//! `runc` and `vigil`, see `cri.rs`), each a private instance started by
+//! the test. Every test
 //! is differential: the same client commands run with runc and then with
 //! vigil as the runtime, and their transcripts (each command's stdout and
 //! exit code, host-dependent parts normalised) must be equal; runc's must
@@ -13,6 +15,7 @@
 //! VIGIL_DIFFERENTIAL=0 cargo nextest run -p integration --test clients  # runc only
 //! ```
 
+mod cri;
 mod ctr;
 mod docker;
 mod podman;
