@@ -399,15 +399,15 @@ fn pod_lifecycle() {
 }
 
 /// A pod's containers run in one sentry: vigil's sandbox is the pod, not
-/// the container. Each sentry runs its application processes in a pid
+/// the container. A sentry runs its application processes in a pid
 /// namespace of its own (the sandbox's), so two containers share a sentry
-/// exactly when their host processes share a pid namespace; the test
-/// compares `/proc/PID/ns/pid` of each container's init, whose host pid
-/// containerd reports (ContainerStatus' verbose `info`). Under runc they
-/// differ too: Kubernetes gives each container its own pid namespace, so
-/// this is a vigil-only check.
+/// exactly when their processes share a pid namespace that is not the
+/// host's. Their host pids are the shim's answer to `Pids` (`ctr task
+/// ps`); the pid containerd names for a pod's workload container is that
+/// of the host process that waits for it, not one of its processes. Under
+/// runc the namespaces differ: Kubernetes gives each container its own
+/// pid namespace, so this is a vigil-only check.
 #[test]
-#[ignore = "pods do not share a sentry yet"]
 fn pod_containers_share_one_sentry() {
     let containerd = containerd();
     let cri = cri(&containerd);
@@ -416,14 +416,18 @@ fn pod_containers_share_one_sentry() {
         let id = pod
             .start(name, "echo ready; sleep 1000 & while :; do wait; done")
             .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        let status = cri.container_status(&id).unwrap_or_else(|e| panic!("{e}"));
-        let pid = status["info"]["pid"]
-            .as_i64()
-            .expect("ContainerStatus names the pid");
+        let ps = containerd.run(&["-n", "k8s.io", "task", "ps", &id], b"");
+        assert_eq!(ps.exit, 0, "{}", String::from_utf8_lossy(&ps.stderr));
+        // `PID INFO` lines after a header.
+        let pid = String::from_utf8_lossy(&ps.stdout)
+            .lines()
+            .skip(1)
+            .find_map(|l| l.split_whitespace().next()?.parse::<i32>().ok())
+            .unwrap_or_else(|| panic!("no process of {name}"));
         fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap_or_else(|e| panic!("pid {pid}: {e}"))
     };
     let (a, b) = (pid_namespace("a"), pid_namespace("b"));
     let host = fs::read_link("/proc/self/ns/pid").expect("the test's pid namespace");
-    assert_ne!(a, host, "containerd named a pid outside the sandbox");
+    assert_ne!(a, host, "a container's process outside the sandbox");
     assert_eq!(a, b, "the pod's containers run in different sandboxes");
 }
