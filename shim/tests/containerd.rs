@@ -538,3 +538,30 @@ fn containers_of_one_pod_share_a_shim() {
     c.remove(&pod);
     c.assert_clean(&[&pod, &second]);
 }
+
+/// containerd restarting while a container runs finds its shim again at
+/// the address it recorded (the shim's socket is stable) and drives the
+/// container as before: exec, kill, exit status, delete.
+#[test]
+fn a_restarted_containerd_finds_the_running_shim() {
+    let mut c = Containerd::start();
+    let id = id("restart");
+    let started = c.run(&["-d", IMAGE, &id, "sleep", "100"]);
+    assert_eq!(started.exit, 0, "{}", text(&started.stderr));
+    let shim = c.shim_pid(&id).expect("a shim serves the container");
+    c.restart();
+    assert_eq!(c.shim_pid(&id), Some(shim), "the shim lived on");
+    assert_eq!(c.status(&id), "RUNNING");
+    let exec = c.exec(&["--exec-id", "e1", &id, "sh", "-c", "uname -v; exit 6"]);
+    assert!(
+        text(&exec.stdout).contains("vigil"),
+        "{:?}",
+        text(&exec.stdout)
+    );
+    assert_eq!(exec.exit, 6, "{}", text(&exec.stderr));
+    let kill = c.ctr(&["task", "kill", "-s", "KILL", &id]);
+    assert_eq!(kill.exit, 0, "{}", text(&kill.stderr));
+    c.wait_status(&id, "STOPPED");
+    c.remove(&id);
+    c.assert_clean(&[&id]);
+}

@@ -25,6 +25,9 @@ pub struct Containerd {
     /// The namespaces its clients use (`default` for ctr, `k8s.io` for the
     /// CRI), swept on drop.
     namespaces: &'static [&'static str],
+    /// How the daemon is started (again, by [`Containerd::restart`]):
+    /// containerd, its config file and its PATH.
+    launcher: (PathBuf, PathBuf, Option<std::ffi::OsString>),
     // Dropped in this order: the daemon stops before its directory is swept.
     daemon: Daemon,
     dir: WorkDir,
@@ -83,32 +86,26 @@ impl Containerd {
         );
         let config_path = d.join("config.toml");
         fs::write(&config_path, config).map_err(|e| e.to_string())?;
-        let mut cmd = Command::new(containerd);
-        cmd.arg("--config").arg(&config_path);
-        if let Some(dir) = shims {
-            let path = std::env::var_os("PATH").unwrap_or_default();
-            let dirs = std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&path));
-            cmd.env(
-                "PATH",
-                std::env::join_paths(dirs).map_err(|e| e.to_string())?,
-            );
-        }
-        let probe = {
-            let (ctr, address) = (ctr.clone(), address.clone());
-            move || {
-                Command::new(&ctr)
-                    .arg("--address")
-                    .arg(&address)
-                    .arg("version")
-                    .output()
-                    .is_ok_and(|o| o.status.success())
+        let path = match shims {
+            Some(dir) => {
+                let path = std::env::var_os("PATH").unwrap_or_default();
+                let dirs = std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&path));
+                Some(std::env::join_paths(dirs).map_err(|e| e.to_string())?)
             }
+            None => None,
         };
-        let daemon = Daemon::start("containerd", cmd, d.join("containerd.log"), probe)?;
+        let launcher = (containerd, config_path, path);
+        let daemon = Daemon::start(
+            "containerd",
+            daemon_command(&launcher),
+            d.join("containerd.log"),
+            answers(&ctr, &address),
+        )?;
         let containerd = Containerd {
             ctr,
             address,
             namespaces: if cri { &[CRI_NAMESPACE] } else { &["default"] },
+            launcher,
             daemon,
             dir,
         };
@@ -130,6 +127,17 @@ impl Containerd {
             }
         }
         Ok(containerd)
+    }
+
+    /// Stops containerd (as a service manager does) and starts it again
+    /// with the same configuration, leaving its shims and their
+    /// containers running: it must find them again.
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.daemon.stop();
+        let log = self.dir.path().join("containerd-restarted.log");
+        let ready = answers(&self.ctr, &self.address);
+        self.daemon = Daemon::start("containerd", daemon_command(&self.launcher), log, ready)?;
+        Ok(())
     }
 
     /// The address of containerd's gRPC socket (ctr's and the CRI's).
@@ -300,5 +308,31 @@ const LOOPBACK_PLUGIN: &str = "/usr/lib/cni/loopback";
 impl Drop for Containerd {
     fn drop(&mut self) {
         self.remove_all();
+    }
+}
+
+/// The command that starts containerd with `config` and, if given, `path`
+/// as its PATH (where it finds shims).
+fn daemon_command(
+    (containerd, config, path): &(PathBuf, PathBuf, Option<std::ffi::OsString>),
+) -> Command {
+    let mut cmd = Command::new(containerd);
+    cmd.arg("--config").arg(config);
+    if let Some(path) = path {
+        cmd.env("PATH", path);
+    }
+    cmd
+}
+
+/// Whether containerd at `address` answers `ctr version`.
+fn answers(ctr: &Path, address: &Path) -> impl Fn() -> bool {
+    let (ctr, address) = (ctr.to_path_buf(), address.to_path_buf());
+    move || {
+        Command::new(&ctr)
+            .arg("--address")
+            .arg(&address)
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success())
     }
 }

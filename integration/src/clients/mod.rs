@@ -158,6 +158,8 @@ struct Daemon {
     log: PathBuf,
     /// From spawn to the first answered request.
     startup: Duration,
+    /// Stopped and reaped: its pid may belong to someone else now.
+    stopped: bool,
 }
 
 impl Daemon {
@@ -182,6 +184,7 @@ impl Daemon {
             child,
             log,
             startup: Duration::ZERO,
+            stopped: false,
         };
         loop {
             if ready() {
@@ -208,8 +211,13 @@ impl Daemon {
     }
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
+impl Daemon {
+    /// Stops the daemon as its service manager would (SIGTERM, then
+    /// SIGKILL after 10 s) and reaps it; what it started lives on.
+    fn stop(&mut self) {
+        if std::mem::replace(&mut self.stopped, true) {
+            return;
+        }
         let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("a child's pid");
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -222,6 +230,12 @@ impl Drop for Daemon {
         eprintln!("{} ignored SIGTERM for 10 s; killing it", self.name);
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

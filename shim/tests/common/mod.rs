@@ -33,6 +33,13 @@ impl Containerd {
         Containerd { inner }
     }
 
+    /// Stops containerd and starts it again, its shims left running.
+    pub fn restart(&mut self) {
+        self.inner
+            .restart()
+            .unwrap_or_else(|e| panic!("restarting containerd: {e}"));
+    }
+
     /// `ctr ARGS`.
     pub fn ctr(&self, args: &[&str]) -> Captured {
         self.inner.run(args, b"")
