@@ -2,8 +2,10 @@
 //! and `ctr run --rm IMAGE ID true` (through containerd's runc shim), end to
 //! end, under runc, vigil and, for ctr, gVisor's runsc when it is installed
 //! (runsc has no podman-compatible way to run without a network here, and
-//! the runc shim is how Docker runs it). Each figure is the median of
-//! several runs after one untimed warm-up, with its ratio to runc.
+//! the runc shim is how Docker runs it); and `ctr run` with vigil's own
+//! shim (`--runtime io.containerd.vigil.v2`, "vigil-shim"), as containerd
+//! runs vigil natively. Each figure is the median of several runs after
+//! one untimed warm-up, with its ratio to runc.
 //!
 //! Then a pod through containerd's CRI, as a kubelet runs one:
 //! RunPodSandbox, CreateContainer and StartContainer of `true`, until it
@@ -75,7 +77,10 @@ fn main() {
         "podman: private storage ready, image loaded, in {:?}",
         t0.elapsed()
     );
-    let containerd = Containerd::start().unwrap_or_else(|e| panic!("containerd: {e}"));
+    let shims = harness::shim_binary()
+        .parent()
+        .expect("the shim's directory");
+    let containerd = Containerd::with_shims(shims).unwrap_or_else(|e| panic!("containerd: {e}"));
     println!(
         "containerd: answered after {:?}, image imported after {:?}",
         containerd.startup(),
@@ -103,6 +108,15 @@ fn main() {
         });
         rows.push(("ctr run --rm IMAGE ID true", c.name, median));
     }
+    let median = time(runs, |i| {
+        let id = format!("bench-{}-vigil-shim-{i}", std::process::id());
+        let mut cmd: Command =
+            containerd.ctr(&["run", "--rm", "--runtime", "io.containerd.vigil.v2"]);
+        cmd.args(containerd.fifo_flags())
+            .args([image::NAME, &id, "true"]);
+        succeeded(clients::run(&mut cmd, b""))
+    });
+    rows.push(("ctr run --rm IMAGE ID true", "vigil-shim", median));
     drop(containerd);
 
     let containerd = Containerd::with_cri().unwrap_or_else(|e| panic!("containerd (CRI): {e}"));
@@ -223,7 +237,7 @@ fn print_table(rows: &[(&str, &str, Result<f64, String>)], runs: usize) {
          (the CRI pod: RunPodSandbox sent to RemovePodSandbox answered):"
     );
     println!(
-        "{:<28} {:<8} {:>10} {:>8}",
+        "{:<28} {:<10} {:>10} {:>8}",
         "command", "runtime", "ms", "×runc"
     );
     let mut failures = Vec::new();
@@ -242,7 +256,7 @@ fn print_table(rows: &[(&str, &str, Result<f64, String>)], runs: usize) {
                 (format!("FAILED[{}]", failures.len()), "–".into())
             }
         };
-        println!("{command:<28} {runtime:<8} {value:>10} {ratio:>8}");
+        println!("{command:<28} {runtime:<10} {value:>10} {ratio:>8}");
     }
     if !failures.is_empty() {
         println!("\nfailures:");
