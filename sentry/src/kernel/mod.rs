@@ -483,6 +483,10 @@ impl Kernel {
             pids.tasks.insert(pid, task.clone());
             pids.groups.insert(pid, group.clone());
         }
+        // An uncollected exit of an earlier process that had this pid is
+        // not this one's (taken after the pid table's lock, never inside
+        // it: `wait_process` takes them the other way round).
+        lock(&self.exited_processes).remove(&pid);
         group.state().threads.push(task.clone());
         if let Some(console) = p.console {
             // The process leads its session; the console is its terminal.
