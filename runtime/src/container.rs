@@ -6,7 +6,9 @@
 //! The sentry's host pid is the container's pid (`--pid-file`, `state`): it
 //! exits with init's status (code, or 128 + signal), which is what runc's
 //! callers read from the pid they wait on. The sandbox's processes are its
-//! descendants on the host.
+//! descendants on the host. A pod's workload container joins its pod's
+//! sandbox instead of starting one; its pid is its waiter's (see
+//! [`crate::pod`]).
 
 use crate::bundle::Bundle;
 use crate::cgroups::{Cgroup, FreezerState};
