@@ -431,3 +431,52 @@ fn pod_containers_share_one_sentry() {
     assert_ne!(a, host, "a container's process outside the sandbox");
     assert_eq!(a, b, "the pod's containers run in different sandboxes");
 }
+
+/// containerd restarting while a pod runs finds the pod's shim again at
+/// the address it recorded (the socket's name depends only on containerd's
+/// address, the namespace and the pod) and the CRI goes on with the pod:
+/// its running container answers ExecSync, and the pod is stopped and
+/// removed as usual, leaving nothing.
+#[test]
+fn a_restarted_containerd_finds_the_pods_shim() {
+    let mut containerd = containerd();
+    let cri = cri(&containerd);
+    let pod = Pod::run(&cri, &containerd, Runtime::Vigil.name()).unwrap_or_else(|e| panic!("{e}"));
+    let id = pod
+        .start("a", "echo ready; sleep 1000 & while :; do wait; done")
+        .unwrap_or_else(|e| panic!("starting a: {e}"));
+    let socket = shim_socket(&containerd, &pod.id);
+    assert!(socket.exists(), "no shim socket at {}", socket.display());
+    containerd
+        .restart()
+        .unwrap_or_else(|e| panic!("restarting containerd: {e}"));
+    // The client reconnects on its own; the CRI plugin answers once it has
+    // loaded its pods again.
+    let state = crate::settle(
+        || {
+            cri.container_status(&id)
+                .map(|s| s["state"].as_str().unwrap_or("").to_string())
+                .unwrap_or_else(|e| e.to_string())
+        },
+        |state| state == "CONTAINER_RUNNING",
+    );
+    assert_eq!(state, "CONTAINER_RUNNING");
+    let reply = cri
+        .call(
+            "ExecSync",
+            json!({"container_id": id, "cmd": ["sh", "-c", "echo alive; hostname"], "timeout": 20}),
+        )
+        .unwrap_or_else(|e| panic!("ExecSync after the restart: {e}"));
+    assert_eq!(
+        String::from_utf8_lossy(&clients::bytes_field(&reply["stdout"])),
+        format!("alive\n{HOSTNAME}\n")
+    );
+    cri.remove_pod(&pod.id)
+        .unwrap_or_else(|e| panic!("removing the pod: {e}"));
+    let ids = [pod.id.clone(), id];
+    let left = crate::settle(
+        || leftovers(&containerd, &pod, &ids, &socket),
+        Vec::is_empty,
+    );
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}
