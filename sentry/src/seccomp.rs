@@ -263,8 +263,70 @@ mod tests {
                     unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
                     0
                 },
+                |_| {
+                    // Socket options beyond the sizes and kind lisafs
+                    // needs (SO_PASSCRED would let a socket learn its
+                    // peers' credentials).
+                    let one: libc::c_int = 1;
+                    // SAFETY: setsockopt reads one int from `one`.
+                    unsafe {
+                        libc::setsockopt(
+                            0,
+                            libc::SOL_SOCKET,
+                            libc::SO_PASSCRED,
+                            (&one as *const libc::c_int).cast(),
+                            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                        )
+                    };
+                    0
+                },
+                |_| {
+                    let mut cred = [0u8; 12];
+                    let mut len = cred.len() as libc::socklen_t;
+                    // SAFETY: getsockopt writes at most `len` bytes to
+                    // `cred` and the length to `len`.
+                    unsafe {
+                        libc::getsockopt(
+                            0,
+                            libc::SOL_SOCKET,
+                            libc::SO_PEERCRED,
+                            cred.as_mut_ptr().cast(),
+                            &mut len,
+                        )
+                    };
+                    0
+                },
             ],
         );
+    }
+
+    #[test]
+    fn lisafs_socket_options_work() {
+        use std::os::fd::AsRawFd;
+        use std::sync::atomic::{AtomicI32, Ordering};
+        // The sentry never makes sockets: the runtime hands them over. So
+        // does the test, to the forked child, through this.
+        static SOCKET: AtomicI32 = AtomicI32::new(-1);
+        let (a, _b) = rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::SEQPACKET,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .unwrap();
+        SOCKET.store(a.as_raw_fd(), Ordering::SeqCst);
+        let status = run_under(TABLES, |_| {
+            // SAFETY: the socket stays open in the parent, and so here.
+            let a = unsafe { std::os::fd::BorrowedFd::borrow_raw(SOCKET.load(Ordering::SeqCst)) };
+            let kind = rustix::net::sockopt::socket_type(a);
+            let sized = rustix::net::sockopt::set_socket_send_buffer_size(a, 1 << 20)
+                .and_then(|()| rustix::net::sockopt::socket_send_buffer_size(a));
+            match (kind, sized) {
+                (Ok(rustix::net::SocketType::SEQPACKET), Ok(n)) if n > 0 => 0,
+                _ => 2,
+            }
+        });
+        assert_eq!(status, 0);
     }
 
     #[test]
