@@ -518,6 +518,8 @@ impl Drop for Guard {
 struct Conversation {
     master: Option<std::fs::File>,
     seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    /// How much had been read when the first keys were typed.
+    typed_at: Option<usize>,
     reader: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -543,14 +545,21 @@ impl Conversation {
         Conversation {
             master: None,
             seen,
+            typed_at: None,
             reader: Some(reader),
         }
     }
 
-    /// The transcript so far, without a redraw of the first prompt (see
-    /// [`without_early_redraw`]).
+    /// The transcript so far, without the shell's redraws of its prompt
+    /// before anything was typed. runc sizes a terminal only once the
+    /// container has started, so a shell that printed its prompt before
+    /// that gets a `SIGWINCH` and redraws it; vigil sizes it first. Neither
+    /// is a difference in what the session shows.
     fn text(&self) -> String {
-        without_early_redraw(&String::from_utf8_lossy(&self.seen.lock().unwrap()))
+        let seen = self.seen.lock().unwrap();
+        let typed = self.typed_at.unwrap_or(seen.len()).min(seen.len());
+        let before = String::from_utf8_lossy(&seen[..typed]).replace("\r/ # \x1b[J", "");
+        before + &String::from_utf8_lossy(&seen[typed..])
     }
 
     /// Waits until the transcript ends with `tail`, not counting the
@@ -573,6 +582,9 @@ impl Conversation {
     }
 
     fn type_in(&mut self, keys: &str) {
+        if self.typed_at.is_none() {
+            self.typed_at = Some(self.seen.lock().unwrap().len());
+        }
         self.master().write_all(keys.as_bytes()).unwrap();
     }
 
@@ -588,20 +600,6 @@ impl Conversation {
         self.text()
     }
 }
-
-/// `transcript` without the shell's redraws of its first prompt before
-/// anything was typed. runc sizes a terminal only once the container has
-/// started, so a shell that printed its prompt before that gets a
-/// `SIGWINCH` and redraws it; vigil sizes it first. Neither is a
-/// difference in what the session shows.
-fn without_early_redraw(transcript: &str) -> String {
-    let typed = transcript.find(FIRST_LINE).unwrap_or(transcript.len());
-    let (before, after) = transcript.split_at(typed);
-    before.replace("\r/ # \x1b[J", "") + after
-}
-
-/// What [`converse`] types first.
-const FIRST_LINE: &str = "tty; stty size; echo hi";
 
 /// Sets a terminal's window size (`TIOCSWINSZ`).
 fn set_size(tty: &impl std::os::fd::AsFd, rows: u16, cols: u16) {
@@ -622,12 +620,12 @@ fn converse(master: std::os::fd::OwnedFd) -> String {
     let mut c = Conversation::new(master);
     let prompt = "/ # ";
     c.wait_for_end(prompt);
-    // A late first size (runc's, see `without_early_redraw`) comes right
+    // A late first size (runc's, see `Conversation::text`) comes right
     // after the container starts: typing before its redraw would mix the
     // two.
     std::thread::sleep(Duration::from_millis(300));
     c.wait_for_end(prompt);
-    c.type_in(&format!("{FIRST_LINE}\n"));
+    c.type_in("tty; stty size; echo hi\n");
     c.wait_for_end(&format!("hi\r\n{prompt}"));
     c.set_size(40, 100);
     // The shell's line editor redraws the prompt on SIGWINCH; typing
@@ -869,4 +867,41 @@ fn a_console_socket_needs_a_terminal() {
         &out,
         "cannot use console socket if vigil will not allocate tty",
     );
+}
+
+/// An exec'd process's terminal, whose master went to `--console-socket`,
+/// follows the size the master's holder gives it, as under runc (`podman
+/// exec -t` resizes it so): the shell sees SIGWINCH and the new size.
+#[test]
+fn an_exec_terminal_follows_its_masters_size() {
+    let b = Bundle::new(&["/bin/cat"]);
+    b.config(&spec(&["/bin/cat"], TERMINAL_MOUNTS));
+    symlink("busybox", b.path().join("rootfs/bin/stty")).unwrap();
+    let r = Running::start_in(b, &[]);
+    let socket = ConsoleSocket::new();
+    let mut cmd = Command::new(VIGIL);
+    cmd.arg("--root")
+        .arg(r.bundle.state_root())
+        .args(["exec", "--tty", "--console-socket"])
+        .arg(&socket.path)
+        .args([r.id.as_str(), "sh"]);
+    let mut exec = Guard(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (master, _) = socket.receive(&mut exec.0);
+    let mut c = Conversation::new(master);
+    c.wait_for_end("/ # ");
+    c.type_in("echo one\n");
+    c.wait_for_end("one\r\n/ # ");
+    c.set_size(40, 100);
+    c.wait_for_end("\r/ # \x1b[J");
+    c.type_in("stty size\n");
+    c.wait_for_end("40 100\r\n/ # ");
+    c.type_in("exit 3\n");
+    let out = output_within_of(exec);
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", stderr(&out));
 }

@@ -97,15 +97,7 @@ impl Console {
     /// Takes the host terminal's current window size (`SIGWINCH` goes to
     /// the foreground group if it changed).
     pub fn resize(&self) {
-        match rustix::termios::tcgetwinsize(&*self.host) {
-            Ok(ws) => self.terminal.set_winsize(Winsize {
-                rows: ws.ws_row,
-                cols: ws.ws_col,
-                xpixel: ws.ws_xpixel,
-                ypixel: ws.ws_ypixel,
-            }),
-            Err(e) => tracing::debug!("console window size: {e}"),
-        }
+        follow_size(&self.host, &self.terminal);
     }
 
     /// Waits (at most `limit`) until everything written to the terminal
@@ -161,14 +153,34 @@ impl Console {
 /// Keystrokes from the host into the emulated terminal, until the host
 /// side closes; then the terminal hangs up, as a pty whose master is
 /// closed does (its session gets `SIGHUP`).
+/// Gives `term` the window size of the `host` pty (a change raises
+/// `SIGWINCH` in its foreground group).
+fn follow_size(host: &OwnedFd, term: &Terminal) {
+    match rustix::termios::tcgetwinsize(host) {
+        Ok(ws) => term.set_winsize(Winsize {
+            rows: ws.ws_row,
+            cols: ws.ws_col,
+            xpixel: ws.ws_xpixel,
+            ypixel: ws.ws_ypixel,
+        }),
+        Err(e) => tracing::debug!("console window size: {e}"),
+    }
+}
+
 fn host_to_terminal(host: &OwnedFd, master: &FileDescription, term: &Terminal, ended: &AtomicBool) {
-    /// How often a wait for keystrokes checks whether the output ended.
+    /// How often a wait for keystrokes checks whether the output ended,
+    /// and whether the host terminal's size changed.
     const CHECK: rustix::time::Timespec = rustix::time::Timespec {
         tv_sec: 0,
         tv_nsec: 100_000_000,
     };
     let mut buf = [0u8; 4096];
     loop {
+        // Only the sandbox's own terminal is the sentry's controlling
+        // terminal, told of resizes by SIGWINCH; whoever holds the master
+        // of another (an exec'd process's, through a console socket)
+        // resizes it unannounced, so the size is looked at here.
+        follow_size(host, term);
         let mut fds = [rustix::event::PollFd::new(
             host,
             rustix::event::PollFlags::IN,
