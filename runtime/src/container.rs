@@ -299,6 +299,39 @@ impl Created {
     pub fn dir(&self) -> &StateDir {
         self.dir.as_ref().expect("held until kept")
     }
+
+    /// The pidfd of the host process that ends with the container: the
+    /// sentry, or a joined container's waiter.
+    pub fn init_pidfd(&self) -> Option<BorrowedFd<'_>> {
+        match (&self.sandbox, &self.member) {
+            (Some(sandbox), _) => sandbox.sentry_pidfd(),
+            (None, Some(member)) => member.waiter_pidfd(),
+            (None, None) => None,
+        }
+    }
+
+    /// Sends `signal` to the container's init from outside (`kill`, or a
+    /// signal a foreground `run` passes on).
+    pub fn signal(&self, signal: i32) -> anyhow::Result<()> {
+        match (&self.sandbox, &self.member) {
+            (Some(sandbox), _) => Ok(sandbox.signal(signal)?),
+            (None, Some(member)) => Ok(member.signal(signal)?),
+            (None, None) => bail!("container not running"),
+        }
+    }
+
+    /// Waits for the container to end; its shell status (code, or 128 +
+    /// the signal that ended it).
+    pub fn wait(&mut self) -> anyhow::Result<i32> {
+        match (&mut self.sandbox, &mut self.member) {
+            (Some(sandbox), _) => Ok(match sandbox.wait()? {
+                crate::launch::Exit::Code(code) => code,
+                crate::launch::Exit::Signal(sig) => 128 + sig,
+            }),
+            (None, Some(member)) => member.wait(),
+            (None, None) => bail!("container not running"),
+        }
+    }
 }
 
 impl Drop for Created {
@@ -328,10 +361,6 @@ pub fn create_sandbox(
     let bundle = Bundle::load(args.bundle)?;
     let joins = crate::pod::sandbox_to_join(&bundle.spec);
     let owner = match &joins {
-        Some(_) if !wait_start => bail!(
-            "container {} belongs to a pod's sandbox: create and start it, run cannot",
-            args.id
-        ),
         Some(owner) => Some(crate::pod::sandbox_owner(rt, owner, args.id)?),
         None => None,
     };
@@ -392,6 +421,9 @@ pub fn create_sandbox(
         created.dir().save(&created.record)?;
         if let Some(path) = args.pid_file {
             write_pid_file(path, created.record.init.pid)?;
+        }
+        if !wait_start {
+            created.member.as_ref().expect("just joined").start_init()?;
         }
         return Ok(created);
     }

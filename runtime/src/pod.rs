@@ -166,6 +166,52 @@ impl Member {
         self.cgroup.as_ref()
     }
 
+    /// Starts the container's init (`run` in the foreground; `start`
+    /// reaches it through its state).
+    pub fn start_init(&self) -> Result<(), crate::control::Error> {
+        match &self.added {
+            Some(client) => client.start().map(drop),
+            None => Err(crate::control::Error::Connect(format!(
+                "container {} is not in a sandbox",
+                self.id
+            ))),
+        }
+    }
+
+    /// Sends `signal` to the container's init from outside, as `kill`
+    /// does.
+    pub fn signal(&self, signal: i32) -> Result<(), crate::control::Error> {
+        match &self.added {
+            Some(client) => client.signal(0, signal, false),
+            None => Err(crate::control::Error::Connect(format!(
+                "container {} is not in a sandbox",
+                self.id
+            ))),
+        }
+    }
+
+    /// The waiter's pidfd, readable once the container has ended.
+    pub fn waiter_pidfd(&self) -> Option<BorrowedFd<'_>> {
+        self.waiter.as_ref().map(|w| w.pidfd.as_fd())
+    }
+
+    /// Waits for the container to end: its shell status, which its waiter
+    /// exits with.
+    pub fn wait(&mut self) -> anyhow::Result<i32> {
+        let waiter = self
+            .waiter
+            .take()
+            .context("the container was not started")?;
+        match waiter
+            .wait(false)
+            .context("wait for the container's waiter")?
+        {
+            Some(launch::Exit::Code(code)) => Ok(code),
+            Some(launch::Exit::Signal(sig)) => Ok(128 + sig),
+            None => unreachable!("a blocking wait reports an exit"),
+        }
+    }
+
     /// Leaves the container in the sandbox and its processes running;
     /// `delete` removes them.
     pub fn detach(mut self) {

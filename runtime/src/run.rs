@@ -6,7 +6,6 @@
 
 use crate::boot::FORWARDED;
 use crate::container::{self, CreateArgs, Runtime};
-use crate::launch::Exit;
 use anyhow::{bail, Context};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -35,12 +34,11 @@ pub fn run(rt: &Runtime, args: &CreateArgs<'_>, detach: bool) -> anyhow::Result<
     // missing program, as a shell reports): see `container::InitFailed`.
     let mut created = container::create_sandbox(rt, args, stdio, false, false)?;
     let relay = created.relay.take();
-    let sandbox = created.sandbox.as_mut().expect("just started");
-    let pidfd = sandbox
-        .sentry_pidfd()
-        .context("the sandbox has no sentry")?
+    let pidfd = created
+        .init_pidfd()
+        .context("the container has no host process")?
         .try_clone_to_owned()
-        .context("dup the sentry's pidfd")?;
+        .context("dup the container's pidfd")?;
     loop {
         let mut fds = [
             PollFd::new(&pidfd, PollFlags::IN),
@@ -59,7 +57,7 @@ pub fn run(rt: &Runtime, args: &CreateArgs<'_>, detach: bool) -> anyhow::Result<
                 }
                 continue;
             }
-            match sandbox.signal(sig) {
+            match created.signal(sig) {
                 Ok(()) => tracing::debug!("forwarded signal {sig}"),
                 // Gone already: the exit is about to be seen.
                 Err(e) => tracing::debug!("forward signal {sig}: {e}"),
@@ -72,10 +70,7 @@ pub fn run(rt: &Runtime, args: &CreateArgs<'_>, detach: bool) -> anyhow::Result<
     if let Some(relay) = relay {
         relay.finish();
     }
-    let status = match sandbox.wait()? {
-        Exit::Code(code) => code,
-        Exit::Signal(sig) => 128 + sig,
-    };
+    let status = created.wait()?;
     tracing::debug!(id = args.id, status, "container exited");
     // Dropping `created` removes the state.
     Ok(status)

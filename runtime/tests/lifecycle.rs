@@ -693,3 +693,36 @@ fn one_container_of_a_pod_is_not_paused_alone() {
     assert_no_leftovers(pause.path());
     assert_no_leftovers(work.path());
 }
+
+/// `vigil run` of a pod's workload container joins the pod's sandbox and
+/// runs in the foreground: its output and status are vigil's, and nothing
+/// of it is left after; the pod runs on.
+#[test]
+fn run_joins_a_pod_in_the_foreground() {
+    become_subreaper();
+    let pause = pod_bundle(&["sleep", "1000"], "sandbox", "pod3", "pause");
+    let work = pod_bundle(
+        &["sh", "-c", "hostname; cat /marker; echo; exit 7"],
+        "container",
+        "pod3",
+        "work3",
+    );
+    let rt = Runtime::vigil(&pause);
+    let _cleanup = ForceDelete {
+        rt: &rt,
+        ids: &["work3", "pod3"],
+    };
+    let pod_pid = rt.create(&pause, "pod3", &pause.path().join("pod3.log"));
+    assert!(rt.out(&["start", "pod3"]).status.success());
+    let mut run = rt.cmd(&["run", "--bundle"]);
+    run.arg(work.path()).arg("work3");
+    let out = output_within(run, LIMIT);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "vigil-pod\nwork3\n");
+    assert_no_leftovers(work.path());
+    assert_fails(&rt.out(&["state", "work3"]), "container does not exist");
+    assert_eq!(rt.status("pod3"), "running");
+    assert!(rt.out(&["delete", "--force", "pod3"]).status.success());
+    assert_eq!(reap(pod_pid), 137);
+    assert_no_leftovers(pause.path());
+}
