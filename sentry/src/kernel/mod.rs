@@ -537,7 +537,7 @@ impl Kernel {
         host: OwnedFd,
     ) -> Result<Arc<crate::tty::Console>, BootError> {
         let console = crate::tty::attach_console(vfs, host)
-            .map_err(|e| BootError::Platform(format!("console: {}", e.errno.name())))?;
+            .map_err(|e| BootError::Console { errno: e.errno })?;
         for n in 0..3 {
             files
                 .insert_at(n, console.replica(), false, fdtable::DEFAULT_NOFILE)
@@ -1105,6 +1105,11 @@ pub enum BootError {
     Mount { path: String, errno: Errno },
     #[error("platform: {0}")]
     Platform(String),
+    #[error(
+        "unable to start container process: open /dev/ptmx: {} (a terminal needs devpts at /dev/pts)",
+        describe(*errno)
+    )]
+    Console { errno: Errno },
     #[error("working directory {path}: {}", errno.name())]
     Cwd { path: String, errno: Errno },
     #[error("unable to start container process: exec: {path:?}: {}", describe(*errno))]
