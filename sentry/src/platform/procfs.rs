@@ -38,47 +38,21 @@ pub fn read_maps(proc: &OwnedFd, tid: HostTid) -> Result<String, PlatformError> 
 }
 
 /// Opens the pid namespace of `tid` (`/proc/<tid>/ns/pid`), for a new stub
-/// to join.
+/// to join. The namespace file is a magic link: it must be followed.
 pub fn open_pid_ns(proc: &OwnedFd, tid: HostTid) -> Result<OwnedFd, PlatformError> {
-    let path = std::ffi::CString::new(format!("{}/ns/pid", tid.0))
-        .map_err(|_| PlatformError::Gone(tid))?;
-    // SAFETY: a NUL-terminated relative path under a directory FD we own.
-    // The namespace file is a magic link: it must be followed.
-    let fd = unsafe {
-        libc::openat(
-            proc.as_raw_fd(),
-            path.as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(match e.raw_os_error() {
-            Some(libc::ENOENT | libc::ESRCH) => PlatformError::Gone(tid),
-            _ => PlatformError::Os {
-                what: "open a stub's pid namespace",
-                source: e,
-            },
-        });
-    }
-    // SAFETY: openat returned a fresh fd we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    open_at(proc, tid, "ns/pid", libc::O_RDONLY | libc::O_CLOEXEC)
 }
 
-fn read(proc: &OwnedFd, tid: HostTid, file: &str, max: usize) -> Result<String, PlatformError> {
+/// Opens `/proc/<tid>/<file>` with `flags`. A thread that no longer exists
+/// is `Gone`.
+fn open_at(proc: &OwnedFd, tid: HostTid, file: &str, flags: i32) -> Result<OwnedFd, PlatformError> {
     if tid.0 <= 0 {
         return Err(PlatformError::Gone(tid));
     }
     let path = std::ffi::CString::new(format!("{}/{file}", tid.0))
         .map_err(|_| PlatformError::Gone(tid))?;
     // SAFETY: a NUL-terminated relative path under a directory FD we own.
-    let fd = unsafe {
-        libc::openat(
-            proc.as_raw_fd(),
-            path.as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
-        )
-    };
+    let fd = unsafe { libc::openat(proc.as_raw_fd(), path.as_ptr(), flags) };
     if fd < 0 {
         let e = std::io::Error::last_os_error();
         return Err(match e.raw_os_error() {
@@ -90,7 +64,16 @@ fn read(proc: &OwnedFd, tid: HostTid, file: &str, max: usize) -> Result<String, 
         });
     }
     // SAFETY: openat returned a fresh fd we own.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn read(proc: &OwnedFd, tid: HostTid, file: &str, max: usize) -> Result<String, PlatformError> {
+    let fd = open_at(
+        proc,
+        tid,
+        file,
+        libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+    )?;
     let mut buf = vec![0u8; 4096];
     let mut len = 0;
     loop {
