@@ -842,8 +842,6 @@ impl Tracer {
         }
     }
 
-    /// Waits for the next stop of `tid`. Its exit is handled (reported) here
-    /// and turned into `Gone`.
     /// Waits for the interrupted thread `tid` to stop, releasing any call
     /// of it the sentry holds meanwhile: a call the sentry receives (and
     /// holds) only after the interrupt would otherwise keep it waiting for
@@ -853,40 +851,32 @@ impl Tracer {
             if let Some(t) = self.threads.get(&tid) {
                 t.listener.abort_outstanding(tid);
             }
-            let mut status = 0;
-            // SAFETY: waitpid writes the status int.
-            let r = unsafe {
-                libc::waitpid(
-                    tid,
-                    &mut status,
-                    libc::__WALL | libc::__WNOTHREAD | libc::WNOHANG,
-                )
-            };
-            match r {
-                0 => std::thread::sleep(std::time::Duration::from_millis(1)),
-                r if r < 0 => {
-                    if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                        continue;
-                    }
-                    return Err(PlatformError::Gone(HostTid(tid)));
-                }
-                _ => {
-                    let w = decode(status);
-                    if let Wait::Exited(s) = w {
-                        self.on_exit(tid, s);
-                        return Err(PlatformError::Gone(HostTid(tid)));
-                    }
-                    return Ok(w);
-                }
+            match self.wait_once(tid, libc::WNOHANG)? {
+                Some(w) => return Ok(w),
+                None => std::thread::sleep(std::time::Duration::from_millis(1)),
             }
         }
     }
 
+    /// Waits for the next stop of `tid`. Its exit is handled (reported) here
+    /// and turned into `Gone`.
     fn wait_for(&mut self, tid: i32) -> Result<Wait> {
+        loop {
+            if let Some(w) = self.wait_once(tid, 0)? {
+                return Ok(w);
+            }
+        }
+    }
+
+    /// One `waitpid` for `tid` with `flags` added; `None` if `WNOHANG` found
+    /// no change. Its exit is handled (reported) here and turned into `Gone`.
+    fn wait_once(&mut self, tid: i32, flags: i32) -> Result<Option<Wait>> {
         loop {
             let mut status = 0;
             // SAFETY: waitpid writes the status int.
-            let r = unsafe { libc::waitpid(tid, &mut status, libc::__WALL | libc::__WNOTHREAD) };
+            let r = unsafe {
+                libc::waitpid(tid, &mut status, libc::__WALL | libc::__WNOTHREAD | flags)
+            };
             if r < 0 {
                 let e = io::Error::last_os_error();
                 if e.raw_os_error() == Some(libc::EINTR) {
@@ -894,12 +884,15 @@ impl Tracer {
                 }
                 return Err(PlatformError::Gone(HostTid(tid)));
             }
+            if r == 0 {
+                return Ok(None);
+            }
             let w = decode(status);
             if let Wait::Exited(s) = w {
                 self.on_exit(tid, s);
                 return Err(PlatformError::Gone(HostTid(tid)));
             }
-            return Ok(w);
+            return Ok(Some(w));
         }
     }
 
