@@ -146,45 +146,21 @@ impl Zygote {
         if sent != 1 {
             return Err(PlatformError::os("ask the zygote for a stub"));
         }
-        let mut pid = 0i32;
-        let mut iov = libc::iovec {
-            iov_base: (&mut pid as *mut i32).cast(),
-            iov_len: 4,
-        };
-        let mut cmsg = [0u64; 4];
-        // SAFETY: an all-zero msghdr is valid; the pointers set below outlive
-        // the recvmsg call.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cmsg.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&cmsg);
-        let n = loop {
-            // SAFETY: `msg` describes live buffers.
-            let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        let mut answer = [0u8; 4];
+        let (n, fd) = loop {
+            // SAFETY: raw recvmsg into a live buffer.
+            let (n, fd) = unsafe { receive_with_fd(sock, &mut answer) };
             if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
             }
-            break n;
+            break (n, fd);
         };
         if n < 0 {
             return Err(PlatformError::os("receive a stub from the zygote"));
         }
-        // SAFETY: `msg` was filled in by recvmsg; the CMSG helpers stay
-        // within its control buffer.
-        let fd = unsafe {
-            let c = libc::CMSG_FIRSTHDR(&msg);
-            if c.is_null()
-                || (*c).cmsg_level != libc::SOL_SOCKET
-                || (*c).cmsg_type != libc::SCM_RIGHTS
-            {
-                None
-            } else {
-                Some(OwnedFd::from_raw_fd(std::ptr::read_unaligned(
-                    libc::CMSG_DATA(c).cast::<i32>(),
-                )))
-            }
-        };
+        // SAFETY: recvmsg installed a fresh fd we now own.
+        let fd = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) });
+        let pid = i32::from_ne_bytes(answer);
         if n != 4 {
             return Err(PlatformError::Bootstrap("the zygote is gone".into()));
         }
@@ -248,7 +224,9 @@ unsafe fn zygote_main(sock: i32, own_ns: i32, prog: *const libc::sock_fprog) -> 
         }
         libc::syscall(libc::SYS_close_range, (sock + 2) as u32, u32::MAX, 0u32);
         loop {
-            let (n, byte, fd) = receive_request(sock);
+            let mut request = [0u8];
+            let (n, fd) = receive_with_fd(sock, &mut request);
+            let byte = request[0];
             if n == 0 {
                 libc::syscall(libc::SYS_exit_group, 0);
             }
@@ -337,20 +315,22 @@ unsafe fn join_and_spawn(prog: *const libc::sock_fprog, ns: i32, own_ns: i32) ->
     }
 }
 
-/// Reads one request: its byte and the FD attached to it (or -1). Returns
-/// recvmsg's result as well.
+/// Receives into `buf` over `sock`, with the FD attached to it
+/// (`SCM_RIGHTS`, close-on-exec) or -1; returns recvmsg's result too. Raw
+/// system calls only, so the zygote can use it as well as the tracer.
 ///
 /// # Safety
-/// Raw syscalls only; runs in the zygote.
-unsafe fn receive_request(sock: i32) -> (isize, u8, i32) {
-    let mut b = 0u8;
+/// `sock` must be an FD the caller owns; the caller owns the FD returned.
+unsafe fn receive_with_fd(sock: i32, buf: &mut [u8]) -> (isize, i32) {
     let mut iov = libc::iovec {
-        iov_base: (&mut b as *mut u8).cast(),
-        iov_len: 1,
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
     };
+    // Room for one cmsghdr (16 bytes) and one int, 8-byte aligned.
     let mut cmsg = [0u64; 3];
     // SAFETY (whole block): an all-zero msghdr is valid; every pointer in it
-    // refers to this stack frame, and the CMSG helpers stay within `cmsg`.
+    // refers to this stack frame or `buf`, and the CMSG helpers stay within
+    // `cmsg`.
     unsafe {
         let mut msg: libc::msghdr = std::mem::zeroed();
         msg.msg_iov = &mut iov;
@@ -372,7 +352,7 @@ unsafe fn receive_request(sock: i32) -> (isize, u8, i32) {
         {
             fd = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>());
         }
-        (n, b, fd)
+        (n, fd)
     }
 }
 
