@@ -9,7 +9,7 @@ use crate::errno::SysResult;
 use crate::kernel::task::Pid;
 use crate::return_errno;
 use crate::syscalls::Ctx;
-use crate::vfs::{At, FileDescription, VfsPath};
+use crate::vfs::{At, Capability, FileDescription, VfsPath};
 use std::sync::Arc;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -24,10 +24,6 @@ struct Termios2 {
 
 /// The speed every emulated terminal reports (`B38400`).
 const SPEED: u32 = 38400;
-
-/// `CAP_SYS_ADMIN`, which lets `TIOCSCTTY` take a terminal from another
-/// session.
-const CAP_SYS_ADMIN: u32 = 21;
 
 /// Serves `ioctl(fd, req, arg)` for a terminal file.
 pub(crate) fn ioctl(ctx: &Ctx<'_>, file: &FileDescription, req: u64, arg: u64) -> SysResult<i64> {
@@ -106,8 +102,8 @@ pub(crate) fn ioctl(ctx: &Ctx<'_>, file: &FileDescription, req: u64, arg: u64) -
         }
         libc::TIOCGPTPEER if master => open_peer(ctx, file, term, arg as u32),
         libc::TIOCSCTTY if !master => {
-            let caps = ctx.task.fs_lock().creds.caps.0;
-            let steal = arg == 1 && caps & (1 << CAP_SYS_ADMIN) != 0;
+            // CAP_SYS_ADMIN lets it take a terminal from another session.
+            let steal = arg == 1 && ctx.task.fs_lock().creds.has(Capability::SysAdmin);
             term.make_controlling(ctx.kernel, &ctx.task.group, steal)
                 .map(|_| 0)
         }
