@@ -436,14 +436,13 @@ impl Kernel {
             .expose_processes
             .load(std::sync::atomic::Ordering::Relaxed);
         let added = &*p.container != SANDBOX_CONTAINER;
+        let ended = lock(&self.exit).is_some();
         let host = match self.group(1) {
-            None if added && lock(&self.exit).is_none() => return Err(BootError::NotStarted),
-            None if lock(&self.exit).is_none() && expose => {
-                self.platform().create_process_showing_proc()
-            }
-            None if lock(&self.exit).is_none() => self.platform().create_process(),
             Some(init) => self.platform().create_process_beside(init.host),
-            None => return Err(BootError::Ended),
+            None if ended => return Err(BootError::Ended),
+            None if added => return Err(BootError::NotStarted),
+            None if expose => self.platform().create_process_showing_proc(),
+            None => self.platform().create_process(),
         }
         .map_err(platform_err)?;
         let pid = match self.platform().ns_tid(host) {
