@@ -556,10 +556,7 @@ impl Kernel {
                 return Some(status);
             }
             if lock(&self.exit).is_some() {
-                return self.group(pid).map(|_| ExitStatus::Signaled {
-                    signal: libc::SIGKILL,
-                    core_dumped: false,
-                });
+                return self.group(pid).map(|_| KILLED);
             }
             let alive = self.group(pid).is_some_and(|g| g.state().exit.is_none());
             if !alive {
