@@ -150,9 +150,6 @@ impl Console {
     }
 }
 
-/// Keystrokes from the host into the emulated terminal, until the host
-/// side closes; then the terminal hangs up, as a pty whose master is
-/// closed does (its session gets `SIGHUP`).
 /// Gives `term` the window size of the `host` pty (a change raises
 /// `SIGWINCH` in its foreground group).
 fn follow_size(host: &OwnedFd, term: &Terminal) {
@@ -167,6 +164,9 @@ fn follow_size(host: &OwnedFd, term: &Terminal) {
     }
 }
 
+/// Keystrokes from the host into the emulated terminal, until the host
+/// side closes; then the terminal hangs up, as a pty whose master is
+/// closed does (its session gets `SIGHUP`).
 fn host_to_terminal(host: &OwnedFd, master: &FileDescription, term: &Terminal, ended: &AtomicBool) {
     /// How often a wait for keystrokes checks whether the output ended,
     /// and whether the host terminal's size changed.
