@@ -434,9 +434,11 @@ impl LineDiscipline {
         }
     }
 
+    /// A bare newline only moves down a line: the column returns to 0 on a
+    /// carriage return, or where `ONLCR`/`ONLRET` say so ([`Self::put_output`]).
     fn track_column(&mut self, b: u8) {
         match b {
-            b'\n' | b'\r' => self.column = 0,
+            b'\r' => self.column = 0,
             0x08 => self.column = self.column.saturating_sub(1),
             b'\t' => self.column = (self.column / 8 + 1) * 8,
             c if c >= 0x20 && c != 0x7f => self.column += 1,
@@ -748,6 +750,20 @@ mod tests {
         assert!(n < OUTPUT_CAPACITY && n > 0);
         assert_eq!(l.write(b"z"), 0);
         assert!(!l.output_room());
+    }
+
+    #[test]
+    fn a_newline_returns_the_column_only_with_onlcr_or_onlret() {
+        let mut l = LineDiscipline::default();
+        let mut t = l.termios;
+        t.oflag = (t.oflag | libc::XTABS) & !libc::ONLCR;
+        l.set_termios(t);
+        l.write(b"ab\n\tc");
+        assert_eq!(out(&mut l), b"ab\n      c");
+        t.oflag |= libc::ONLRET;
+        l.set_termios(t);
+        l.write(b"ab\n\tc");
+        assert_eq!(out(&mut l), b"ab\n        c");
     }
 
     #[test]
