@@ -246,11 +246,12 @@ pub fn exec(
     });
 
     let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+    let comm = name[..name.len().min(15)].to_vec();
     let image = Image {
         mappings: maps,
         entry: loaded.entry,
         stack_pointer: stack.sp,
-        name: name[..name.len().min(15)].to_vec(),
+        name: comm.clone(),
         layout: MmLayout {
             start_code: code.0,
             end_code: code.1,
@@ -278,7 +279,7 @@ pub fn exec(
         environ.push(0);
     }
     let new = super::task::Image {
-        comm: name[..name.len().min(15)].to_vec(),
+        comm,
         exe: cx
             .vfs
             .path_of(&cx.root, &cx.vfs.lookup(&cx, At::Cwd, path, true)?),
