@@ -479,7 +479,6 @@ fn write_statfs(ctx: &Ctx<'_>, addr: u64, s: &crate::vfs::StatFs) -> SysResult<i
 pub fn statfs(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
     let path = ctx.path(a.u64(0))?;
     let cx = ctx.task.fs_context();
-
     let s = cx.vfs.statfs(&cx, At::Cwd, &path)?;
     write_statfs(ctx, a.u64(1), &s)
 }
@@ -646,7 +645,6 @@ fn set_cwd(ctx: &Ctx<'_>, p: VfsPath) {
 pub fn chdir(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
     let path = ctx.path(a.u64(0))?;
     let cx = ctx.task.fs_context();
-
     let p = cx.vfs.lookup_dir(&cx, At::Cwd, &path)?;
     set_cwd(ctx, p);
     Ok(0)
@@ -655,7 +653,6 @@ pub fn chdir(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
 pub fn fchdir(ctx: &Ctx<'_>, a: &Args) -> SysResult<i64> {
     let file = ctx.task.files.get(a.fd(0))?;
     let cx = ctx.task.fs_context();
-
     let p = cx.vfs.lookup_dir(&cx, At::Dir(file.path()), b".")?;
     set_cwd(ctx, p);
     Ok(0)
@@ -676,7 +673,6 @@ fn do_mkdir(ctx: &Ctx<'_>, dirfd: i32, path: u64, mode: u32) -> SysResult<i64> {
     let path = ctx.path(path)?;
     let dir = dir_at(ctx, dirfd)?;
     let cx = ctx.task.fs_context();
-
     cx.vfs.mkdir(&cx, at_of(&dir), &path, mode).map(|_| 0)
 }
 
@@ -696,7 +692,6 @@ fn do_mknod(ctx: &Ctx<'_>, dirfd: i32, path: u64, mode: u32, dev: u64) -> SysRes
     let rdev =
         crate::vfs::attr::makedev((dev & 0xfff00) >> 8, (dev & 0xff) | ((dev >> 12) & 0xfff00));
     let cx = ctx.task.fs_context();
-
     cx.vfs.mknod(&cx, at_of(&dir), &path, mode, rdev).map(|_| 0)
 }
 
@@ -747,7 +742,6 @@ fn do_rename(
     let (od, nd) = (dir_at(ctx, olddir)?, dir_at(ctx, newdir)?);
     let flags = RenameFlags::from_raw(flags)?;
     let cx = ctx.task.fs_context();
-
     cx.vfs
         .rename(&cx, (at_of(&od), &old), (at_of(&nd), &new), flags)
         .map(|_| 0)
@@ -779,7 +773,6 @@ fn do_link(
     let (old, new) = (ctx.path(old)?, ctx.path(new)?);
     let (od, nd) = (dir_at(ctx, olddir)?, dir_at(ctx, newdir)?);
     let cx = ctx.task.fs_context();
-
     cx.vfs
         .link(
             &cx,
@@ -806,7 +799,6 @@ fn do_symlink(ctx: &Ctx<'_>, target: u64, dirfd: i32, path: u64) -> SysResult<i6
     let path = ctx.path(path)?;
     let dir = dir_at(ctx, dirfd)?;
     let cx = ctx.task.fs_context();
-
     cx.vfs.symlink(&cx, &target, at_of(&dir), &path).map(|_| 0)
 }
 
@@ -825,7 +817,6 @@ fn do_readlink(ctx: &Ctx<'_>, dirfd: i32, path: u64, buf: u64, size: usize) -> S
     let path = ctx.path(path)?;
     let dir = dir_at(ctx, dirfd)?;
     let cx = ctx.task.fs_context();
-
     let target = cx.vfs.readlink(&cx, at_of(&dir), &path)?;
     let n = target.len().min(size);
     ctx.write_bytes(buf, &target[..n])?;
@@ -850,7 +841,6 @@ fn setattr_path(
     let path = ctx.path(path)?;
     let dir = dir_at(ctx, dirfd)?;
     let cx = ctx.task.fs_context();
-
     cx.vfs
         .setattr(&cx, at_of(&dir), &path, follow, attr)
         .map(|_| 0)
@@ -859,7 +849,6 @@ fn setattr_path(
 fn setattr_fd(ctx: &Ctx<'_>, fd: i32, attr: &SetAttr, via_fd: bool) -> SysResult<i64> {
     let file = ctx.task.files.get(fd)?;
     let cx = ctx.task.fs_context();
-
     cx.vfs.setattr_at(&cx, file.path(), attr, via_fd).map(|_| 0)
 }
 
