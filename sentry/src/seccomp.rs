@@ -307,13 +307,7 @@ mod tests {
         // The sentry never makes sockets: the runtime hands them over. So
         // does the test, to the forked child, through this.
         static SOCKET: AtomicI32 = AtomicI32::new(-1);
-        let (a, _b) = rustix::net::socketpair(
-            rustix::net::AddressFamily::UNIX,
-            rustix::net::SocketType::SEQPACKET,
-            rustix::net::SocketFlags::CLOEXEC,
-            None,
-        )
-        .unwrap();
+        let (a, _b) = lisafs::Socket::pair().unwrap();
         SOCKET.store(a.as_raw_fd(), Ordering::SeqCst);
         let status = run_under(TABLES, |_| {
             // SAFETY: the socket stays open in the parent, and so here.
