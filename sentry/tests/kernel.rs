@@ -201,6 +201,12 @@ fn manual_command() {
     println!("exit {exit:?}\n---\n{out}---");
 }
 
+/// How a process killed from outside ends.
+const KILLED: ExitStatus = ExitStatus::Signaled {
+    signal: libc::SIGKILL,
+    core_dumped: false,
+};
+
 /// A sandbox whose own container (its init a long sleep) runs on one
 /// busybox root, with an added container "b" on another; each root holds
 /// a file the other has not.
@@ -380,13 +386,7 @@ fn an_added_containers_processes_are_its_own() {
     pod.kernel.signal_all("b", libc::SIGKILL).unwrap();
     pod.until_empty("b");
     assert_eq!(pod.pids(SANDBOX_CONTAINER), [1, a_exec]);
-    assert_eq!(
-        pod.kernel.wait_container("b"),
-        Some(ExitStatus::Signaled {
-            signal: libc::SIGKILL,
-            core_dumped: false
-        })
-    );
+    assert_eq!(pod.kernel.wait_container("b"), Some(KILLED));
     assert_eq!(pod.exec(SANDBOX_CONTAINER, "echo alive").1, "alive\n");
 }
 
@@ -432,20 +432,8 @@ fn removing_a_container_kills_it_and_releases_its_root() {
 
     pod.kernel.remove_container("b").unwrap();
     assert!(pod.pids("b").is_empty());
-    assert_eq!(
-        pod.kernel.wait_process(b_exec),
-        Some(ExitStatus::Signaled {
-            signal: libc::SIGKILL,
-            core_dumped: false
-        })
-    );
-    assert_eq!(
-        waiter.join().unwrap(),
-        Some(ExitStatus::Signaled {
-            signal: libc::SIGKILL,
-            core_dumped: false
-        })
-    );
+    assert_eq!(pod.kernel.wait_process(b_exec), Some(KILLED));
+    assert_eq!(waiter.join().unwrap(), Some(KILLED));
     assert_eq!(pod.kernel.wait_container("b"), None);
     assert!(pod
         .kernel
