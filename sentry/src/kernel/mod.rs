@@ -1029,13 +1029,11 @@ fn build_vfs(
             errno: e.errno,
         })?;
         // A bind mount of a file is mounted on a file.
-        let file = match &fs {
-            Some(fs) => fs
-                .root()
-                .and_then(|r| r.stat())
-                .is_ok_and(|st| st.file_type() != Some(FileType::Directory)),
-            None => false,
-        };
+        let file = fs.as_ref().is_some_and(|fs| {
+            fs.root()
+                .and_then(|r| r.file_type())
+                .is_ok_and(|t| t != FileType::Directory)
+        });
         // Mount points exist even for mounts the sentry does not provide
         // (as runc leaves them), so listings match.
         make_mount_point(&vfs, &admin, &m.destination, file);
