@@ -122,6 +122,12 @@ fn registry() -> &'static Mutex<Vec<Weak<Terminal>>> {
     ALL.get_or_init(Mutex::default)
 }
 
+/// Every live terminal, taken out of the registry so that none of the
+/// terminal and process-group locks is taken with its lock held.
+fn terminals() -> Vec<Arc<Terminal>> {
+    lock(registry()).iter().filter_map(Weak::upgrade).collect()
+}
+
 /// Who a terminal's signals go to.
 #[derive(Clone, Copy)]
 enum Target {
@@ -531,8 +537,7 @@ const POLLOUT: u32 = (libc::POLLOUT | libc::POLLWRNORM) as u32;
 
 /// The controlling terminal of session `sid` of `kernel`, if it has one.
 pub fn controlling(kernel: &Kernel, sid: Pid) -> Option<Arc<Terminal>> {
-    let all: Vec<Arc<Terminal>> = lock(registry()).iter().filter_map(Weak::upgrade).collect();
-    all.into_iter().find(|t| t.controls(kernel, sid))
+    terminals().into_iter().find(|t| t.controls(kernel, sid))
 }
 
 /// After an `open(2)` of a terminal replica without `O_NOCTTY`: a session
@@ -656,8 +661,7 @@ impl crate::vfs::devfs::CharDevice for ControllingTerminal {
         let Some(caller) = crate::vfs::procfs::current_task() else {
             return_errno!(ENXIO, "no controlling terminal");
         };
-        let all: Vec<Arc<Terminal>> = lock(registry()).iter().filter_map(Weak::upgrade).collect();
-        for t in all {
+        for t in terminals() {
             let Some(c) = t.live_control() else { continue };
             let Some(k) = c.kernel.upgrade() else {
                 continue;
