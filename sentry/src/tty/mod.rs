@@ -74,13 +74,6 @@ impl Control {
     }
 }
 
-impl State {
-    /// The replica side has lost its master: reads end, writes fail.
-    fn hung_up(&self) -> bool {
-        self.masters == 0 || self.hung_up
-    }
-}
-
 struct State {
     ldisc: LineDiscipline,
     /// The master's own settings, which Linux keeps apart.
@@ -98,6 +91,13 @@ struct State {
     /// Hung up while a master is still held ([`Terminal::hang_up`]).
     hung_up: bool,
     control: Option<Control>,
+}
+
+impl State {
+    /// The replica side has lost its master: reads end, writes fail.
+    fn hung_up(&self) -> bool {
+        self.masters == 0 || self.hung_up
+    }
 }
 
 /// One pseudo-terminal pair.
