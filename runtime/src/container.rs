@@ -324,10 +324,7 @@ impl Created {
     /// the signal that ended it).
     pub fn wait(&mut self) -> anyhow::Result<i32> {
         match (&mut self.sandbox, &mut self.member) {
-            (Some(sandbox), _) => Ok(match sandbox.wait()? {
-                crate::launch::Exit::Code(code) => code,
-                crate::launch::Exit::Signal(sig) => 128 + sig,
-            }),
+            (Some(sandbox), _) => Ok(sandbox.wait()?.shell_status()),
             (None, Some(member)) => member.wait(),
             (None, None) => bail!("container not running"),
         }
@@ -449,10 +446,7 @@ pub fn create_sandbox(
     // hang up when the sandbox ends, not when this process does.
     created.relay = terminal.take().and_then(|t| t.relay);
     if let Err(message) = sandbox.wait_ready() {
-        let status = match sandbox.wait()? {
-            crate::launch::Exit::Code(c) => c,
-            crate::launch::Exit::Signal(s) => 128 + s,
-        };
+        let status = sandbox.wait()?.shell_status();
         return Err(InitFailed { status, message }.into());
     }
     created.record.init = HostProcess::of(sandbox.sentry_pid()).context("the sentry")?;
