@@ -12,7 +12,7 @@
 //! exit waits for the tasks that wait for its exec'd processes (they end
 //! with the sandbox).
 
-use crate::container::{Container, Exec, Exit, Phase, Process};
+use crate::container::{no_such_exec, Container, Exec, Exit, Phase, Process};
 use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::options::{Settings, ROOT_FILE};
@@ -298,7 +298,7 @@ impl TaskService {
         let exec = c
             .execs
             .get_mut(exec_id)
-            .ok_or_else(|| Error::NotFound(format!("exec {exec_id} not found")))?;
+            .ok_or_else(|| no_such_exec(exec_id))?;
         if exec.process.phase() != Phase::Created {
             return Err(Error::FailedPrecondition(format!(
                 "exec {exec_id} was started already"
@@ -410,9 +410,7 @@ impl TaskService {
     async fn delete(&self, id: &str, exec_id: &str) -> Result<(u32, Exit)> {
         let mut containers = self.inner.containers.lock().await;
         let c = containers.get_mut(id).ok_or_else(|| not_found(id))?;
-        let p = c
-            .process(exec_id)
-            .ok_or_else(|| Error::NotFound(format!("exec {exec_id} not found")))?;
+        let p = c.process(exec_id)?;
         let (pid, exit) = match p.phase() {
             Phase::Running => {
                 return Err(Error::FailedPrecondition(format!(
@@ -454,9 +452,7 @@ impl TaskService {
     async fn kill(&self, id: &str, exec_id: &str, signal: i32, all: bool) -> Result<()> {
         let containers = self.inner.containers.lock().await;
         let c = containers.get(id).ok_or_else(|| not_found(id))?;
-        let p = c
-            .process(exec_id)
-            .ok_or_else(|| Error::NotFound(format!("exec {exec_id} not found")))?;
+        let p = c.process(exec_id)?;
         match p.phase() {
             Phase::Exited(_) => Err(Error::NotFound("process already finished".into())),
             Phase::Created if !exec_id.is_empty() => Err(Error::FailedPrecondition(format!(
@@ -476,9 +472,7 @@ impl TaskService {
     async fn state(&self, id: &str, exec_id: &str) -> Result<StateResponse> {
         let containers = self.inner.containers.lock().await;
         let c = containers.get(id).ok_or_else(|| not_found(id))?;
-        let p = c
-            .process(exec_id)
-            .ok_or_else(|| Error::NotFound(format!("exec {exec_id} not found")))?;
+        let p = c.process(exec_id)?;
         let phase = p.phase();
         let status = match phase {
             Phase::Created => Status::CREATED,
@@ -508,9 +502,7 @@ impl TaskService {
         let mut phase = {
             let containers = self.inner.containers.lock().await;
             let c = containers.get(id).ok_or_else(|| not_found(id))?;
-            let p = c
-                .process(exec_id)
-                .ok_or_else(|| Error::NotFound(format!("exec {exec_id} not found")))?;
+            let p = c.process(exec_id)?;
             p.phase.subscribe()
         };
         let phase = phase
@@ -634,9 +626,7 @@ impl TaskService {
     async fn resize_pty(&self, id: &str, exec_id: &str, width: u32, height: u32) -> Result<()> {
         let containers = self.inner.containers.lock().await;
         let c = containers.get(id).ok_or_else(|| not_found(id))?;
-        let p = c
-            .process(exec_id)
-            .ok_or_else(|| Error::NotFound(format!("exec {exec_id} not found")))?;
+        let p = c.process(exec_id)?;
         let resized = p
             .held
             .resize(width, height)
@@ -663,9 +653,7 @@ impl TaskService {
     async fn close_io(&self, id: &str, exec_id: &str, stdin: bool) -> Result<()> {
         let mut containers = self.inner.containers.lock().await;
         let c = containers.get_mut(id).ok_or_else(|| not_found(id))?;
-        let p = c
-            .process_mut(exec_id)
-            .ok_or_else(|| Error::NotFound(format!("exec {exec_id} not found")))?;
+        let p = c.process_mut(exec_id)?;
         if stdin {
             p.held.close_stdin();
         }
