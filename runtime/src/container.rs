@@ -11,7 +11,7 @@
 //! [`crate::pod`]).
 
 use crate::bundle::Bundle;
-use crate::cgroups::{Cgroup, FreezerState};
+use crate::cgroups::Cgroup;
 use crate::console::{send_master, Console, Relay};
 use crate::control::{self, Client, Exit};
 use crate::pod::Member;
@@ -140,16 +140,19 @@ impl Container {
         self.sandbox_owner()?.record.cgroup.as_ref()
     }
 
+    /// Whether the sandbox's cgroup is frozen (a pod's container is paused
+    /// with its pod).
+    pub fn paused(&self) -> bool {
+        self.sandbox_cgroup().is_some_and(Cgroup::paused)
+    }
+
     /// The container's status now.
     pub fn status(&self) -> Status {
         if !self.record.init.alive() {
             return Status::Stopped;
         }
         // A frozen sentry cannot answer; its cgroup says it is paused.
-        if self
-            .sandbox_cgroup()
-            .is_some_and(|c| c.state().is_ok_and(|s| s != FreezerState::Thawed))
-        {
+        if self.paused() {
             return Status::Paused;
         }
         match self.client().and_then(|c| c.state()) {

@@ -127,14 +127,6 @@ impl Container {
             .map(|e| &mut e.process)
             .ok_or_else(|| no_such_exec(exec_id))
     }
-
-    /// Whether the sandbox's cgroup is frozen (`Pause`).
-    pub fn paused(&self) -> bool {
-        self.sandbox.sandbox_cgroup().is_some_and(|c| {
-            c.state()
-                .is_ok_and(|s| s != vigil_runtime::cgroups::FreezerState::Thawed)
-        })
-    }
 }
 
 pub fn no_such_exec(exec_id: &str) -> Error {

@@ -290,7 +290,7 @@ impl TaskService {
                 "cannot exec in a container that is not running".into(),
             ));
         }
-        if c.paused() {
+        if c.sandbox.paused() {
             return Err(Error::FailedPrecondition(
                 "cannot exec in a paused container".into(),
             ));
@@ -476,7 +476,7 @@ impl TaskService {
         let phase = p.phase();
         let status = match phase {
             Phase::Created => Status::CREATED,
-            Phase::Running if c.paused() => Status::PAUSED,
+            Phase::Running if c.sandbox.paused() => Status::PAUSED,
             Phase::Running => Status::RUNNING,
             Phase::Exited(_) => Status::STOPPED,
         };
