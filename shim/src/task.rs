@@ -32,6 +32,7 @@ use containerd_shim::protos::events::task::{
     TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused,
     TaskResumed, TaskStart,
 };
+use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::protos::protobuf::MessageField;
 use containerd_shim::protos::shim::oci::ProcessDetails;
 use containerd_shim::protos::types::task::ProcessInfo;
@@ -130,14 +131,7 @@ impl TaskService {
                 publish_new_ooms(&cgroup, &seen, &id, &events).await;
             }
             phase.send_replace(Phase::Exited(exit));
-            events.send(TaskExit {
-                container_id: id.clone(),
-                id,
-                pid: pid as u32,
-                exit_status: exit.status,
-                exited_at: MessageField::some(convert_to_timestamp(Some(exit.at.into()))),
-                ..Default::default()
-            });
+            events.send(task_exit(id.clone(), id, pid, exit));
         });
     }
 
@@ -351,14 +345,7 @@ impl TaskService {
                 }
                 let exit = Exit::now(status);
                 phase.send_replace(Phase::Exited(exit));
-                events.send(TaskExit {
-                    container_id,
-                    id: exec_id,
-                    pid: host_pid as u32,
-                    exit_status: exit.status,
-                    exited_at: MessageField::some(convert_to_timestamp(Some(exit.at.into()))),
-                    ..Default::default()
-                });
+                events.send(task_exit(container_id, exec_id, host_pid, exit));
             })
         };
         c.exec_waiters.retain(|w| !w.is_finished());
@@ -442,7 +429,7 @@ impl TaskService {
             container_id: id.to_string(),
             pid: pid as u32,
             exit_status: exit.status,
-            exited_at: MessageField::some(convert_to_timestamp(Some(exit.at.into()))),
+            exited_at: exited_at(exit),
             id: if exec_id.is_empty() { id } else { exec_id }.to_string(),
             ..Default::default()
         });
@@ -493,7 +480,7 @@ impl TaskService {
         };
         if let Phase::Exited(exit) = phase {
             resp.exit_status = exit.status;
-            resp.exited_at = MessageField::some(convert_to_timestamp(Some(exit.at.into())));
+            resp.exited_at = exited_at(exit);
         }
         Ok(resp)
     }
@@ -670,6 +657,22 @@ impl TaskService {
             self.inner.exit.signal();
         }
     }
+}
+
+/// `TaskExit` for process `id` (the container's id for its init).
+fn task_exit(container_id: String, id: String, pid: i32, exit: Exit) -> TaskExit {
+    TaskExit {
+        container_id,
+        id,
+        pid: pid as u32,
+        exit_status: exit.status,
+        exited_at: exited_at(exit),
+        ..Default::default()
+    }
+}
+
+fn exited_at(exit: Exit) -> MessageField<Timestamp> {
+    MessageField::some(convert_to_timestamp(Some(exit.at.into())))
 }
 
 fn not_found(id: &str) -> Error {
@@ -866,7 +869,7 @@ impl Task for TaskService {
         Ok(DeleteResponse {
             pid,
             exit_status: exit.status,
-            exited_at: MessageField::some(convert_to_timestamp(Some(exit.at.into()))),
+            exited_at: exited_at(exit),
             ..Default::default()
         })
     }
@@ -945,7 +948,7 @@ impl Task for TaskService {
         let exit = TaskService::wait(self, &req.id, &req.exec_id).await?;
         Ok(WaitResponse {
             exit_status: exit.status,
-            exited_at: MessageField::some(convert_to_timestamp(Some(exit.at.into()))),
+            exited_at: exited_at(exit),
             ..Default::default()
         })
     }
