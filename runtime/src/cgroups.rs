@@ -283,6 +283,12 @@ impl Cgroup {
         }
     }
 
+    /// Frozen or freezing: its processes may not run (an unreadable state
+    /// counts as not paused).
+    pub fn paused(&self) -> bool {
+        self.state().is_ok_and(|s| s != FreezerState::Thawed)
+    }
+
     pub fn state(&self) -> Result<FreezerState, Error> {
         let dir = self.freezer()?;
         match self.version {

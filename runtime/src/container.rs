@@ -11,7 +11,7 @@
 //! [`crate::pod`]).
 
 use crate::bundle::Bundle;
-use crate::cgroups::{Cgroup, FreezerState};
+use crate::cgroups::Cgroup;
 use crate::console::{send_master, Console, Relay};
 use crate::control::{self, Client, Exit};
 use crate::pod::Member;
@@ -140,16 +140,19 @@ impl Container {
         self.sandbox_owner()?.record.cgroup.as_ref()
     }
 
+    /// Whether the sandbox's cgroup is frozen (a pod's container is paused
+    /// with its pod).
+    pub fn paused(&self) -> bool {
+        self.sandbox_cgroup().is_some_and(Cgroup::paused)
+    }
+
     /// The container's status now.
     pub fn status(&self) -> Status {
         if !self.record.init.alive() {
             return Status::Stopped;
         }
         // A frozen sentry cannot answer; its cgroup says it is paused.
-        if self
-            .sandbox_cgroup()
-            .is_some_and(|c| c.state().is_ok_and(|s| s != FreezerState::Thawed))
-        {
+        if self.paused() {
             return Status::Paused;
         }
         match self.client().and_then(|c| c.state()) {
@@ -266,12 +269,19 @@ pub struct CreateArgs<'a> {
     pub terminal: Option<BorrowedFd<'a>>,
 }
 
+/// What a container runs on the host, as this process started it.
+enum Host {
+    /// A sandbox of its own.
+    Sandbox(Sandbox),
+    /// A place in another container's sandbox ([`crate::pod`]).
+    Member(Member),
+}
+
 /// A started sandbox (or a container joined to one) with its state on
 /// disk; on drop before [`Created::keep`], everything is removed again.
 pub struct Created {
-    pub sandbox: Option<Sandbox>,
-    /// A container that joined another's sandbox ([`crate::pod`]).
-    pub member: Option<Member>,
+    /// Set once started; until then only the state directory is there.
+    host: Option<Host>,
     /// The container's terminal relayed to this process's own stdio
     /// (a foreground `run` without `--console-socket`).
     pub relay: Option<Relay>,
@@ -282,11 +292,10 @@ pub struct Created {
 impl Created {
     /// Leaves the sandbox running and its state in place.
     pub fn keep(mut self) -> Record {
-        if let Some(sandbox) = self.sandbox.take() {
-            sandbox.detach();
-        }
-        if let Some(member) = self.member.take() {
-            member.detach();
+        match self.host.take() {
+            Some(Host::Sandbox(sandbox)) => sandbox.detach(),
+            Some(Host::Member(member)) => member.detach(),
+            None => {}
         }
         self.dir = None;
         self.record.clone()
@@ -303,42 +312,36 @@ impl Created {
     /// The pidfd of the host process that ends with the container: the
     /// sentry, or a joined container's waiter.
     pub fn init_pidfd(&self) -> Option<BorrowedFd<'_>> {
-        match (&self.sandbox, &self.member) {
-            (Some(sandbox), _) => sandbox.sentry_pidfd(),
-            (None, Some(member)) => member.waiter_pidfd(),
-            (None, None) => None,
+        match self.host.as_ref()? {
+            Host::Sandbox(sandbox) => sandbox.sentry_pidfd(),
+            Host::Member(member) => member.waiter_pidfd(),
         }
     }
 
     /// Sends `signal` to the container's init from outside (`kill`, or a
     /// signal a foreground `run` passes on).
     pub fn signal(&self, signal: i32) -> anyhow::Result<()> {
-        match (&self.sandbox, &self.member) {
-            (Some(sandbox), _) => Ok(sandbox.signal(signal)?),
-            (None, Some(member)) => Ok(member.signal(signal)?),
-            (None, None) => bail!("container not running"),
+        match self.host.as_ref().context("container not running")? {
+            Host::Sandbox(sandbox) => Ok(sandbox.signal(signal)?),
+            Host::Member(member) => Ok(member.signal(signal)?),
         }
     }
 
     /// Waits for the container to end; its shell status (code, or 128 +
     /// the signal that ended it).
     pub fn wait(&mut self) -> anyhow::Result<i32> {
-        match (&mut self.sandbox, &mut self.member) {
-            (Some(sandbox), _) => Ok(match sandbox.wait()? {
-                crate::launch::Exit::Code(code) => code,
-                crate::launch::Exit::Signal(sig) => 128 + sig,
-            }),
-            (None, Some(member)) => member.wait(),
-            (None, None) => bail!("container not running"),
+        match self.host.as_mut().context("container not running")? {
+            Host::Sandbox(sandbox) => Ok(sandbox.wait()?.shell_status()),
+            Host::Member(member) => member.wait(),
         }
     }
 }
 
 impl Drop for Created {
     fn drop(&mut self) {
-        // The sandbox's own drop kills and reaps it; then its state goes.
-        drop(self.sandbox.take());
-        drop(self.member.take());
+        // The sandbox's own drop kills and reaps it (a member's takes it
+        // out of its sandbox); then its state goes.
+        drop(self.host.take());
         if let Some(dir) = self.dir.take() {
             if let Err(e) = dir.remove() {
                 tracing::warn!("{e}");
@@ -383,10 +386,9 @@ pub fn create_sandbox(
     };
     let dir = StateDir::create(&rt.root, args.id)?;
     let mut created = Created {
-        sandbox: None,
-        member: None,
+        host: None,
         relay: None,
-        dir: None,
+        dir: Some(dir),
         record: Record {
             id: args.id.to_string(),
             bundle: bundle.dir.clone(),
@@ -402,9 +404,8 @@ pub fn create_sandbox(
             cgroup: None,
         },
     };
-    if let Some(owner) = owner {
-        created.dir = Some(dir);
-        let member = Member::start(
+    let mut host = match owner {
+        Some(owner) => Host::Member(Member::start(
             rt,
             args.id,
             &bundle,
@@ -412,56 +413,60 @@ pub fn create_sandbox(
             stdio,
             bundle.terminal(),
             detached,
-        )?;
-        created.relay = terminal.take().and_then(|t| t.relay);
-        created.record.init = HostProcess::of(member.waiter_pid()).context("the waiter")?;
-        created.record.gofer = member.gofer_pid().and_then(|p| HostProcess::of(p).ok());
-        created.record.cgroup = member.cgroup().cloned();
-        created.member = Some(member);
-        created.dir().save(&created.record)?;
-        if let Some(path) = args.pid_file {
-            write_pid_file(path, created.record.init.pid)?;
+        )?),
+        None => {
+            let dir = created.dir();
+            let api = control::listen(
+                &dir.socket_path(CONTROL_SOCKET),
+                rustix::net::SocketType::STREAM,
+            )
+            .context("bind the control socket")?;
+            let fds = control::listen(
+                &dir.socket_path(FD_SOCKET),
+                rustix::net::SocketType::SEQPACKET,
+            )
+            .context("bind the FD socket")?;
+            let lifecycle = Lifecycle {
+                control: Some((api.as_fd(), fds.as_fd())),
+                wait_start,
+                detached,
+            };
+            Host::Sandbox(Sandbox::start(
+                args.id,
+                &bundle,
+                &rt.options,
+                stdio,
+                &lifecycle,
+            )?)
         }
-        if !wait_start {
-            created.member.as_ref().expect("just joined").start_init()?;
-        }
-        return Ok(created);
-    }
-    let api = control::listen(
-        &dir.socket_path(CONTROL_SOCKET),
-        rustix::net::SocketType::STREAM,
-    )
-    .context("bind the control socket")?;
-    let fds = control::listen(
-        &dir.socket_path(FD_SOCKET),
-        rustix::net::SocketType::SEQPACKET,
-    )
-    .context("bind the FD socket")?;
-    created.dir = Some(dir);
-    let lifecycle = Lifecycle {
-        control: Some((api.as_fd(), fds.as_fd())),
-        wait_start,
-        detached,
     };
-    let mut sandbox = Sandbox::start(args.id, &bundle, &rt.options, stdio, &lifecycle)?;
-    drop((api, fds));
     // The sentry holds the terminal now: the console socket's owner sees it
     // hang up when the sandbox ends, not when this process does.
     created.relay = terminal.take().and_then(|t| t.relay);
-    if let Err(message) = sandbox.wait_ready() {
-        let status = match sandbox.wait()? {
-            crate::launch::Exit::Code(c) => c,
-            crate::launch::Exit::Signal(s) => 128 + s,
-        };
-        return Err(InitFailed { status, message }.into());
+    if let Host::Sandbox(sandbox) = &mut host {
+        if let Err(message) = sandbox.wait_ready() {
+            let status = sandbox.wait()?.shell_status();
+            return Err(InitFailed { status, message }.into());
+        }
     }
-    created.record.init = HostProcess::of(sandbox.sentry_pid()).context("the sentry")?;
-    created.record.gofer = sandbox.gofer_pid().and_then(|p| HostProcess::of(p).ok());
-    created.record.cgroup = sandbox.cgroup().cloned();
-    created.sandbox = Some(sandbox);
+    // The container's pid is that of the host process that ends with it.
+    let (init, gofer, cgroup) = match &host {
+        Host::Sandbox(s) => (s.sentry_pid(), s.gofer_pid(), s.cgroup()),
+        Host::Member(m) => (m.waiter_pid(), m.gofer_pid(), m.cgroup()),
+    };
+    created.record.init = HostProcess::of(init).context("the container's init")?;
+    created.record.gofer = gofer.and_then(|p| HostProcess::of(p).ok());
+    created.record.cgroup = cgroup.cloned();
+    created.host = Some(host);
     created.dir().save(&created.record)?;
     if let Some(path) = args.pid_file {
         write_pid_file(path, created.record.init.pid)?;
+    }
+    // A sandbox's own init was told at boot whether to wait for `start`.
+    if !wait_start {
+        if let Some(Host::Member(member)) = &created.host {
+            member.start_init()?;
+        }
     }
     Ok(created)
 }

@@ -51,22 +51,8 @@ const TOKEN_LEN: usize = 16;
 /// sockets of an added container (its root and each bind mount).
 const MAX_FDS: usize = 64;
 
-/// How a process ended, as the API reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit {
-    Code(i32),
-    Signal(i32),
-}
-
-impl Exit {
-    /// The status a shell reports: the code, or 128 + the signal.
-    pub fn shell_status(self) -> i32 {
-        match self {
-            Exit::Code(c) => c,
-            Exit::Signal(s) => 128 + s,
-        }
-    }
-}
+/// How a process ended, as the API reports it: as a host process ends.
+pub use crate::launch::Exit;
 
 /// A hand-over token.
 type Token = [u8; TOKEN_LEN];

@@ -273,6 +273,16 @@ pub enum Exit {
     Signal(i32),
 }
 
+impl Exit {
+    /// The status a shell reports: the code, or 128 + the signal.
+    pub fn shell_status(self) -> i32 {
+        match self {
+            Exit::Code(c) => c,
+            Exit::Signal(s) => 128 + s,
+        }
+    }
+}
+
 impl Process {
     pub fn signal(&self, signal: i32) -> std::io::Result<()> {
         // SAFETY: pidfd_send_signal with no siginfo reads nothing from us.

@@ -202,14 +202,11 @@ impl Member {
             .waiter
             .take()
             .context("the container was not started")?;
-        match waiter
+        let exit = waiter
             .wait(false)
             .context("wait for the container's waiter")?
-        {
-            Some(launch::Exit::Code(code)) => Ok(code),
-            Some(launch::Exit::Signal(sig)) => Ok(128 + sig),
-            None => unreachable!("a blocking wait reports an exit"),
-        }
+            .expect("a blocking wait reports an exit");
+        Ok(exit.shell_status())
     }
 
     /// Leaves the container in the sandbox and its processes running;

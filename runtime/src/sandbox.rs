@@ -41,7 +41,7 @@
 //! removed once they are gone.
 
 use crate::bundle::Bundle;
-use crate::cgroups::{self, Cgroup, FreezerState};
+use crate::cgroups::{self, Cgroup};
 use crate::launch::{self, Exit, IdMap, Process};
 use std::ffi::OsString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -316,7 +316,7 @@ impl Drop for Sandbox {
         // A paused process dies of SIGKILL only once thawed;
         // killed first, it runs nothing after the thaw.
         if let Some(cgroup) = &self.cgroup {
-            if cgroup.state().is_ok_and(|s| s != FreezerState::Thawed) {
+            if cgroup.paused() {
                 for process in self.sentry.iter().chain(&self.gofer) {
                     let _ = process.signal(libc::SIGKILL);
                 }

@@ -8,6 +8,7 @@
 //! monitor. An exec'd process lives inside the sandbox; a task waits for it
 //! through the control API.
 
+use crate::error::{Error, Result};
 use crate::stdio::{Held, Paths};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -107,27 +108,27 @@ pub struct Container {
 
 impl Container {
     /// The init, or the exec'd process `exec_id` (empty: the init).
-    pub fn process(&self, exec_id: &str) -> Option<&Process> {
+    pub fn process(&self, exec_id: &str) -> Result<&Process> {
         if exec_id.is_empty() {
-            Some(&self.init)
-        } else {
-            self.execs.get(exec_id).map(|e| &e.process)
+            return Ok(&self.init);
         }
+        self.execs
+            .get(exec_id)
+            .map(|e| &e.process)
+            .ok_or_else(|| no_such_exec(exec_id))
     }
 
-    pub fn process_mut(&mut self, exec_id: &str) -> Option<&mut Process> {
+    pub fn process_mut(&mut self, exec_id: &str) -> Result<&mut Process> {
         if exec_id.is_empty() {
-            Some(&mut self.init)
-        } else {
-            self.execs.get_mut(exec_id).map(|e| &mut e.process)
+            return Ok(&mut self.init);
         }
+        self.execs
+            .get_mut(exec_id)
+            .map(|e| &mut e.process)
+            .ok_or_else(|| no_such_exec(exec_id))
     }
+}
 
-    /// Whether the sandbox's cgroup is frozen (`Pause`).
-    pub fn paused(&self) -> bool {
-        self.sandbox.sandbox_cgroup().is_some_and(|c| {
-            c.state()
-                .is_ok_and(|s| s != vigil_runtime::cgroups::FreezerState::Thawed)
-        })
-    }
+pub fn no_such_exec(exec_id: &str) -> Error {
+    Error::NotFound(format!("exec {exec_id} not found"))
 }

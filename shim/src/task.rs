@@ -12,7 +12,7 @@
 //! exit waits for the tasks that wait for its exec'd processes (they end
 //! with the sandbox).
 
-use crate::container::{Container, Exec, Exit, Phase, Process};
+use crate::container::{no_such_exec, Container, Exec, Exit, Phase, Process};
 use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::options::{Settings, ROOT_FILE};
@@ -32,6 +32,7 @@ use containerd_shim::protos::events::task::{
     TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused,
     TaskResumed, TaskStart,
 };
+use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::protos::protobuf::MessageField;
 use containerd_shim::protos::shim::oci::ProcessDetails;
 use containerd_shim::protos::types::task::ProcessInfo;
@@ -130,14 +131,7 @@ impl TaskService {
                 publish_new_ooms(&cgroup, &seen, &id, &events).await;
             }
             phase.send_replace(Phase::Exited(exit));
-            events.send(TaskExit {
-                container_id: id.clone(),
-                id,
-                pid: pid as u32,
-                exit_status: exit.status,
-                exited_at: MessageField::some(convert_to_timestamp(Some(exit.at.into()))),
-                ..Default::default()
-            });
+            events.send(task_exit(id.clone(), id, pid, exit));
         });
     }
 
@@ -290,7 +284,7 @@ impl TaskService {
                 "cannot exec in a container that is not running".into(),
             ));
         }
-        if c.paused() {
+        if c.sandbox.paused() {
             return Err(Error::FailedPrecondition(
                 "cannot exec in a paused container".into(),
             ));
@@ -298,7 +292,7 @@ impl TaskService {
         let exec = c
             .execs
             .get_mut(exec_id)
-            .ok_or_else(|| Error::NotFound(format!("exec {exec_id} not found")))?;
+            .ok_or_else(|| no_such_exec(exec_id))?;
         if exec.process.phase() != Phase::Created {
             return Err(Error::FailedPrecondition(format!(
                 "exec {exec_id} was started already"
@@ -351,14 +345,7 @@ impl TaskService {
                 }
                 let exit = Exit::now(status);
                 phase.send_replace(Phase::Exited(exit));
-                events.send(TaskExit {
-                    container_id,
-                    id: exec_id,
-                    pid: host_pid as u32,
-                    exit_status: exit.status,
-                    exited_at: MessageField::some(convert_to_timestamp(Some(exit.at.into()))),
-                    ..Default::default()
-                });
+                events.send(task_exit(container_id, exec_id, host_pid, exit));
             })
         };
         c.exec_waiters.retain(|w| !w.is_finished());
@@ -410,9 +397,7 @@ impl TaskService {
     async fn delete(&self, id: &str, exec_id: &str) -> Result<(u32, Exit)> {
         let mut containers = self.inner.containers.lock().await;
         let c = containers.get_mut(id).ok_or_else(|| not_found(id))?;
-        let p = c
-            .process(exec_id)
-            .ok_or_else(|| Error::NotFound(format!("exec {exec_id} not found")))?;
+        let p = c.process(exec_id)?;
         let (pid, exit) = match p.phase() {
             Phase::Running => {
                 return Err(Error::FailedPrecondition(format!(
@@ -444,7 +429,7 @@ impl TaskService {
             container_id: id.to_string(),
             pid: pid as u32,
             exit_status: exit.status,
-            exited_at: MessageField::some(convert_to_timestamp(Some(exit.at.into()))),
+            exited_at: exited_at(exit),
             id: if exec_id.is_empty() { id } else { exec_id }.to_string(),
             ..Default::default()
         });
@@ -454,9 +439,7 @@ impl TaskService {
     async fn kill(&self, id: &str, exec_id: &str, signal: i32, all: bool) -> Result<()> {
         let containers = self.inner.containers.lock().await;
         let c = containers.get(id).ok_or_else(|| not_found(id))?;
-        let p = c
-            .process(exec_id)
-            .ok_or_else(|| Error::NotFound(format!("exec {exec_id} not found")))?;
+        let p = c.process(exec_id)?;
         match p.phase() {
             Phase::Exited(_) => Err(Error::NotFound("process already finished".into())),
             Phase::Created if !exec_id.is_empty() => Err(Error::FailedPrecondition(format!(
@@ -476,13 +459,11 @@ impl TaskService {
     async fn state(&self, id: &str, exec_id: &str) -> Result<StateResponse> {
         let containers = self.inner.containers.lock().await;
         let c = containers.get(id).ok_or_else(|| not_found(id))?;
-        let p = c
-            .process(exec_id)
-            .ok_or_else(|| Error::NotFound(format!("exec {exec_id} not found")))?;
+        let p = c.process(exec_id)?;
         let phase = p.phase();
         let status = match phase {
             Phase::Created => Status::CREATED,
-            Phase::Running if c.paused() => Status::PAUSED,
+            Phase::Running if c.sandbox.paused() => Status::PAUSED,
             Phase::Running => Status::RUNNING,
             Phase::Exited(_) => Status::STOPPED,
         };
@@ -499,7 +480,7 @@ impl TaskService {
         };
         if let Phase::Exited(exit) = phase {
             resp.exit_status = exit.status;
-            resp.exited_at = MessageField::some(convert_to_timestamp(Some(exit.at.into())));
+            resp.exited_at = exited_at(exit);
         }
         Ok(resp)
     }
@@ -508,9 +489,7 @@ impl TaskService {
         let mut phase = {
             let containers = self.inner.containers.lock().await;
             let c = containers.get(id).ok_or_else(|| not_found(id))?;
-            let p = c
-                .process(exec_id)
-                .ok_or_else(|| Error::NotFound(format!("exec {exec_id} not found")))?;
+            let p = c.process(exec_id)?;
             p.phase.subscribe()
         };
         let phase = phase
@@ -634,9 +613,7 @@ impl TaskService {
     async fn resize_pty(&self, id: &str, exec_id: &str, width: u32, height: u32) -> Result<()> {
         let containers = self.inner.containers.lock().await;
         let c = containers.get(id).ok_or_else(|| not_found(id))?;
-        let p = c
-            .process(exec_id)
-            .ok_or_else(|| Error::NotFound(format!("exec {exec_id} not found")))?;
+        let p = c.process(exec_id)?;
         let resized = p
             .held
             .resize(width, height)
@@ -663,9 +640,7 @@ impl TaskService {
     async fn close_io(&self, id: &str, exec_id: &str, stdin: bool) -> Result<()> {
         let mut containers = self.inner.containers.lock().await;
         let c = containers.get_mut(id).ok_or_else(|| not_found(id))?;
-        let p = c
-            .process_mut(exec_id)
-            .ok_or_else(|| Error::NotFound(format!("exec {exec_id} not found")))?;
+        let p = c.process_mut(exec_id)?;
         if stdin {
             p.held.close_stdin();
         }
@@ -682,6 +657,22 @@ impl TaskService {
             self.inner.exit.signal();
         }
     }
+}
+
+/// `TaskExit` for process `id` (the container's id for its init).
+fn task_exit(container_id: String, id: String, pid: i32, exit: Exit) -> TaskExit {
+    TaskExit {
+        container_id,
+        id,
+        pid: pid as u32,
+        exit_status: exit.status,
+        exited_at: exited_at(exit),
+        ..Default::default()
+    }
+}
+
+fn exited_at(exit: Exit) -> MessageField<Timestamp> {
+    MessageField::some(convert_to_timestamp(Some(exit.at.into())))
 }
 
 fn not_found(id: &str) -> Error {
@@ -878,7 +869,7 @@ impl Task for TaskService {
         Ok(DeleteResponse {
             pid,
             exit_status: exit.status,
-            exited_at: MessageField::some(convert_to_timestamp(Some(exit.at.into()))),
+            exited_at: exited_at(exit),
             ..Default::default()
         })
     }
@@ -957,7 +948,7 @@ impl Task for TaskService {
         let exit = TaskService::wait(self, &req.id, &req.exec_id).await?;
         Ok(WaitResponse {
             exit_status: exit.status,
-            exited_at: MessageField::some(convert_to_timestamp(Some(exit.at.into()))),
+            exited_at: exited_at(exit),
             ..Default::default()
         })
     }
