@@ -169,6 +169,59 @@ fn delete(t: &mut Transcript, containerd: &Containerd, rt: Runtime) {
     );
 }
 
+/// What [`start_detached`] records.
+const STARTED: &str = "$ run -d IMAGE ID sh -c '...'\n\
+                       [exit 0]\n\
+                       $ task exec ID sh -c 'wait until ready; uname -v'\n\
+                       [exit 0]\n";
+
+/// What [`note_status`] records of a task that has ended.
+const STOPPED: &str = "$ task ls: status\nSTOPPED\n";
+
+/// What [`delete`] records of a task that ended with `status`.
+fn deleted(status: i32) -> String {
+    format!(
+        "$ task delete ID\n\
+         [exit 0]\n\
+         $ the task's exit status\n\
+         {status}\n\
+         $ containers delete ID\n\
+         [exit 0]\n"
+    )
+}
+
+/// What [`kill_and_delete`] records when the kill ends the task with
+/// `status`.
+fn killed_and_deleted(signal: Option<&str>, status: i32) -> String {
+    format!(
+        "$ {}\n[exit 0]\n{STOPPED}{}",
+        kill_label(signal),
+        deleted(status)
+    )
+}
+
+/// How the transcript names `ctr task kill [--signal SIGNAL] ID`.
+fn kill_label(signal: Option<&str>) -> String {
+    match signal {
+        Some(signal) => format!("task kill --signal {signal} ID"),
+        None => "task kill ID".into(),
+    }
+}
+
+/// Ends the detached task with `signal` (ctr's default, SIGTERM, if none),
+/// waits for it to stop, and deletes it.
+fn kill_and_delete(t: &mut Transcript, containerd: &Containerd, rt: Runtime, signal: Option<&str>) {
+    let id = id(rt);
+    let mut kill = containerd.ctr(&["task", "kill"]);
+    if let Some(signal) = signal {
+        kill.args(["--signal", signal]);
+    }
+    kill.arg(&id);
+    t.run(&kill_label(signal), &mut kill, b"");
+    note_status(t, containerd, rt, "STOPPED");
+    delete(t, containerd, rt);
+}
+
 #[test]
 fn run_prints_stdout() {
     let containerd = containerd();
@@ -273,23 +326,14 @@ fn task_exec() {
     let containerd = containerd();
     differential(
         "ctr::task_exec",
-        "$ run -d IMAGE ID sh -c '...'\n\
-         [exit 0]\n\
-         $ task exec ID sh -c 'wait until ready; uname -v'\n\
-         [exit 0]\n\
-         $ task exec ID sh -c 'echo in; exit 4'\n\
-         in\n\
-         [exit 4]\n\
-         $ task kill --signal SIGKILL ID\n\
-         [exit 0]\n\
-         $ task ls: status\n\
-         STOPPED\n\
-         $ task delete ID\n\
-         [exit 0]\n\
-         $ the task's exit status\n\
-         137\n\
-         $ containers delete ID\n\
-         [exit 0]\n",
+        &format!(
+            "{STARTED}\
+             $ task exec ID sh -c 'echo in; exit 4'\n\
+             in\n\
+             [exit 4]\n\
+             {}",
+            killed_and_deleted(Some("SIGKILL"), 137)
+        ),
         |rt| {
             let mut t = Transcript::new();
             start_detached(&mut t, &containerd, rt);
@@ -298,13 +342,7 @@ fn task_exec() {
                 &mut exec(&containerd, rt, 1, &sh("echo in; exit 4")),
                 b"",
             );
-            t.run(
-                "task kill --signal SIGKILL ID",
-                &mut containerd.ctr(&["task", "kill", "--signal", "SIGKILL", &id(rt)]),
-                b"",
-            );
-            note_status(&mut t, &containerd, rt, "STOPPED");
-            delete(&mut t, &containerd, rt);
+            kill_and_delete(&mut t, &containerd, rt, Some("SIGKILL"));
             t
         },
     );
@@ -315,22 +353,16 @@ fn task_kill() {
     let containerd = containerd();
     differential(
         "ctr::task_kill",
-        "$ run -d IMAGE ID sh -c '...'\n\
-         [exit 0]\n\
-         $ task exec ID sh -c 'wait until ready; uname -v'\n\
-         [exit 0]\n\
-         $ task kill ID\n\
-         [exit 0]\n\
-         $ task ls: status\n\
-         STOPPED\n\
-         $ task kill ID (already stopped)\n\
-         [exit 1]\n\
-         $ task delete ID\n\
-         [exit 0]\n\
-         $ the task's exit status\n\
-         7\n\
-         $ containers delete ID\n\
-         [exit 0]\n",
+        &format!(
+            "{STARTED}\
+             $ task kill ID\n\
+             [exit 0]\n\
+             {STOPPED}\
+             $ task kill ID (already stopped)\n\
+             [exit 1]\n\
+             {}",
+            deleted(7)
+        ),
         |rt| {
             let mut t = Transcript::new();
             start_detached(&mut t, &containerd, rt);
@@ -357,23 +389,14 @@ fn task_ps() {
     let containerd = containerd();
     differential(
         "ctr::task_ps",
-        "$ run -d IMAGE ID sh -c '...'\n\
-         [exit 0]\n\
-         $ task exec ID sh -c 'wait until ready; uname -v'\n\
-         [exit 0]\n\
-         $ task ps ID (processes listed)\n\
-         2\n\
-         [exit 0]\n\
-         $ task kill --signal SIGKILL ID\n\
-         [exit 0]\n\
-         $ task ls: status\n\
-         STOPPED\n\
-         $ task delete ID\n\
-         [exit 0]\n\
-         $ the task's exit status\n\
-         137\n\
-         $ containers delete ID\n\
-         [exit 0]\n",
+        &format!(
+            "{STARTED}\
+             $ task ps ID (processes listed)\n\
+             2\n\
+             [exit 0]\n\
+             {}",
+            killed_and_deleted(Some("SIGKILL"), 137)
+        ),
         |rt| {
             let mut t = Transcript::new();
             start_detached(&mut t, &containerd, rt);
@@ -392,13 +415,7 @@ fn task_ps() {
                 b"",
                 |out| format!("{}\n", out.lines().skip(1).count()),
             );
-            t.run(
-                "task kill --signal SIGKILL ID",
-                &mut containerd.ctr(&["task", "kill", "--signal", "SIGKILL", &id(rt)]),
-                b"",
-            );
-            note_status(&mut t, &containerd, rt, "STOPPED");
-            delete(&mut t, &containerd, rt);
+            kill_and_delete(&mut t, &containerd, rt, Some("SIGKILL"));
             t
         },
     );
@@ -409,34 +426,25 @@ fn task_pause_resume() {
     let containerd = containerd();
     differential(
         "ctr::task_pause_resume",
-        "$ run -d IMAGE ID sh -c '...'\n\
-         [exit 0]\n\
-         $ task exec ID sh -c 'wait until ready; uname -v'\n\
-         [exit 0]\n\
-         $ task pause ID\n\
-         [exit 0]\n\
-         $ task ls: status\n\
-         PAUSED\n\
-         $ RUNTIME state ID (its status)\n\
-         paused\n\
-         [exit 0]\n\
-         $ task resume ID\n\
-         [exit 0]\n\
-         $ task ls: status\n\
-         RUNNING\n\
-         $ task exec ID echo resumed\n\
-         resumed\n\
-         [exit 0]\n\
-         $ task kill ID\n\
-         [exit 0]\n\
-         $ task ls: status\n\
-         STOPPED\n\
-         $ task delete ID\n\
-         [exit 0]\n\
-         $ the task's exit status\n\
-         7\n\
-         $ containers delete ID\n\
-         [exit 0]\n",
+        &format!(
+            "{STARTED}\
+             $ task pause ID\n\
+             [exit 0]\n\
+             $ task ls: status\n\
+             PAUSED\n\
+             $ RUNTIME state ID (its status)\n\
+             paused\n\
+             [exit 0]\n\
+             $ task resume ID\n\
+             [exit 0]\n\
+             $ task ls: status\n\
+             RUNNING\n\
+             $ task exec ID echo resumed\n\
+             resumed\n\
+             [exit 0]\n\
+             {}",
+            killed_and_deleted(None, 7)
+        ),
         |rt| {
             let mut t = Transcript::new();
             start_detached(&mut t, &containerd, rt);
@@ -460,13 +468,7 @@ fn task_pause_resume() {
                 &mut exec(&containerd, rt, 1, &sh("echo resumed")),
                 b"",
             );
-            t.run(
-                "task kill ID",
-                &mut containerd.ctr(&["task", "kill", &id]),
-                b"",
-            );
-            note_status(&mut t, &containerd, rt, "STOPPED");
-            delete(&mut t, &containerd, rt);
+            kill_and_delete(&mut t, &containerd, rt, None);
             t
         },
     );
