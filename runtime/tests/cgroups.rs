@@ -76,15 +76,7 @@ fn add_alloc(b: &Bundle) {
 
 /// `runc run` of the same bundle, if runc is there.
 fn runc_run(b: &Bundle, id: &str) -> Option<Output> {
-    let runc = runc()?;
-    let mut cmd = Command::new(runc);
-    cmd.arg("--root")
-        .arg(b.path().join("runc-state"))
-        .args(["run", "--bundle"])
-        .arg(b.path())
-        .arg(id)
-        .stdin(Stdio::null());
-    Some(output_within(cmd, LIMIT))
+    Some(output_within(b.runc(id)?, LIMIT))
 }
 
 /// `(controllers, path)` of every hierarchy in `/proc/PID/cgroup`.

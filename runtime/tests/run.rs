@@ -130,17 +130,10 @@ fn prints_and_exits_like_runc() {
         "state directory left"
     );
 
-    let Some(runc) = runc() else {
+    let Some(cmd) = b.runc("hello") else {
         eprintln!("runc is not installed: the comparison is skipped");
         return;
     };
-    let mut cmd = Command::new(runc);
-    cmd.arg("--root")
-        .arg(b.path().join("runc-state"))
-        .args(["run", "--bundle"])
-        .arg(b.path())
-        .arg("hello")
-        .stdin(Stdio::null());
     let reference = output_within(cmd, LIMIT);
     assert_eq!(
         out.stdout,
@@ -836,16 +829,10 @@ fn without_a_console_socket_the_terminal_is_relayed_like_runcs() {
         "{transcript:?}"
     );
 
-    let Some(runc) = runc() else {
+    let Some(cmd) = b.runc("relayed") else {
         eprintln!("runc is not installed: the comparison is skipped");
         return;
     };
-    let mut cmd = Command::new(runc);
-    cmd.arg("--root")
-        .arg(b.path().join("runc-state"))
-        .args(["run", "--bundle"])
-        .arg(b.path())
-        .arg("relayed");
     let (reference, runc_run) = relayed_session(cmd);
     let runc_out = output_within_of(runc_run);
     assert_eq!(transcript, reference);

@@ -122,6 +122,19 @@ impl Bundle {
         cmd
     }
 
+    /// `runc run --bundle B ID` with a state root of its own, as the
+    /// reference for `vigil run`; `None` if runc is not installed.
+    pub fn runc(&self, id: &str) -> Option<Command> {
+        let mut cmd = Command::new(runc()?);
+        cmd.arg("--root")
+            .arg(self.path().join("runc-state"))
+            .args(["run", "--bundle"])
+            .arg(self.path())
+            .arg(id)
+            .stdin(Stdio::null());
+        Some(cmd)
+    }
+
     /// Runs `vigil run` to its end and checks nothing of the sandbox is
     /// left.
     pub fn run(&self, id: &str) -> Output {
