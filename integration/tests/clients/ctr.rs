@@ -16,7 +16,9 @@ use integration::harness::Runtime;
 use integration::image;
 use integration::process;
 
-use crate::{differential, settle, started, Transcript, PRINT_KERNEL, WAIT_READY};
+use crate::{
+    differential, differential_command, settle, started, Transcript, PRINT_KERNEL, WAIT_READY,
+};
 
 fn containerd() -> Containerd {
     let containerd = started("containerd", Containerd::start());
@@ -225,41 +227,28 @@ fn kill_and_delete(t: &mut Transcript, containerd: &Containerd, rt: Runtime, sig
 #[test]
 fn run_prints_stdout() {
     let containerd = containerd();
-    differential(
+    let script = format!("{PRINT_KERNEL}; echo hello; id");
+    differential_command(
         "ctr::run_prints_stdout",
-        "$ run --rm IMAGE ID sh -c 'echo hello; id'\n\
-         hello\n\
+        "run --rm IMAGE ID sh -c 'echo hello; id'",
+        "hello\n\
          uid=0(root) gid=0(root) groups=0(root)\n\
          [exit 0]\n",
-        |rt| {
-            let mut t = Transcript::new();
-            let script = format!("{PRINT_KERNEL}; echo hello; id");
-            t.run(
-                "run --rm IMAGE ID sh -c 'echo hello; id'",
-                &mut run(&containerd, rt, &["--rm"], &sh(&script)),
-                b"",
-            );
-            t
-        },
+        b"",
+        |rt| run(&containerd, rt, &["--rm"], &sh(&script)),
     );
 }
 
 #[test]
 fn run_exit_code() {
     let containerd = containerd();
-    differential(
+    let script = format!("{PRINT_KERNEL}; exit 3");
+    differential_command(
         "ctr::run_exit_code",
-        "$ run --rm IMAGE ID sh -c 'exit 3'\n[exit 3]\n",
-        |rt| {
-            let mut t = Transcript::new();
-            let script = format!("{PRINT_KERNEL}; exit 3");
-            t.run(
-                "run --rm IMAGE ID sh -c 'exit 3'",
-                &mut run(&containerd, rt, &["--rm"], &sh(&script)),
-                b"",
-            );
-            t
-        },
+        "run --rm IMAGE ID sh -c 'exit 3'",
+        "[exit 3]\n",
+        b"",
+        |rt| run(&containerd, rt, &["--rm"], &sh(&script)),
     );
 }
 

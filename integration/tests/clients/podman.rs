@@ -9,7 +9,9 @@ use integration::clients::Podman;
 use integration::harness::Runtime;
 use integration::image;
 
-use crate::{differential, squeeze, started, Transcript, PRINT_KERNEL, WAIT_READY};
+use crate::{
+    differential, differential_command, squeeze, started, Transcript, PRINT_KERNEL, WAIT_READY,
+};
 
 fn podman() -> Podman {
     started("podman", Podman::new())
@@ -40,60 +42,38 @@ fn strs(v: &[String]) -> Vec<&str> {
 #[test]
 fn run_prints_stdout() {
     let podman = podman();
-    differential(
+    differential_command(
         "podman::run_prints_stdout",
-        "$ run --rm IMAGE sh -c 'echo hello; id'\n\
-         hello\n\
+        "run --rm IMAGE sh -c 'echo hello; id'",
+        "hello\n\
          uid=0(root) gid=0(root)\n\
          [exit 0]\n",
-        |rt| {
-            let mut t = Transcript::new();
-            let args = sh("echo hello; id");
-            t.run(
-                "run --rm IMAGE sh -c 'echo hello; id'",
-                &mut run(&podman, rt, &["--rm"], &strs(&args)),
-                b"",
-            );
-            t
-        },
+        b"",
+        |rt| run(&podman, rt, &["--rm"], &strs(&sh("echo hello; id"))),
     );
 }
 
 #[test]
 fn run_exit_code() {
     let podman = podman();
-    differential(
+    differential_command(
         "podman::run_exit_code",
-        "$ run --rm IMAGE sh -c 'exit 3'\n[exit 3]\n",
-        |rt| {
-            let mut t = Transcript::new();
-            let args = sh("exit 3");
-            t.run(
-                "run --rm IMAGE sh -c 'exit 3'",
-                &mut run(&podman, rt, &["--rm"], &strs(&args)),
-                b"",
-            );
-            t
-        },
+        "run --rm IMAGE sh -c 'exit 3'",
+        "[exit 3]\n",
+        b"",
+        |rt| run(&podman, rt, &["--rm"], &strs(&sh("exit 3"))),
     );
 }
 
 #[test]
 fn run_interactive_stdin() {
     let podman = podman();
-    differential(
+    differential_command(
         "podman::run_interactive_stdin",
-        "$ echo hi | run --rm -i IMAGE cat\nhi\n[exit 0]\n",
-        |rt| {
-            let mut t = Transcript::new();
-            let args = sh("cat");
-            t.run(
-                "echo hi | run --rm -i IMAGE cat",
-                &mut run(&podman, rt, &["--rm", "-i"], &strs(&args)),
-                b"hi\n",
-            );
-            t
-        },
+        "echo hi | run --rm -i IMAGE cat",
+        "hi\n[exit 0]\n",
+        b"hi\n",
+        |rt| run(&podman, rt, &["--rm", "-i"], &strs(&sh("cat"))),
     );
 }
 
