@@ -9,7 +9,7 @@
 //! is running.
 
 use std::ffi::OsStr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use integration::clients::{self, Containerd};
 use integration::harness::Runtime;
@@ -106,18 +106,8 @@ const NO_TASK: &str = "(no task)";
 
 /// The task's status column in `ctr task ls`.
 fn status(containerd: &Containerd, rt: Runtime) -> String {
-    let out = containerd.run(&["task", "ls"], b"");
-    status_in(&String::from_utf8_lossy(&out.stdout), &id(rt))
-}
-
-/// The status of task `id` in a `ctr task ls` listing.
-fn status_in(listing: &str, id: &str) -> String {
-    listing
-        .lines()
-        .find_map(|l| {
-            let cols: Vec<&str> = l.split_whitespace().collect();
-            (cols.first() == Some(&id)).then(|| cols.last().unwrap().to_string())
-        })
+    containerd
+        .task_status(&id(rt))
         .unwrap_or_else(|| NO_TASK.into())
 }
 
@@ -288,18 +278,11 @@ fn run_stdin() {
             let mut t = Transcript::new();
             let script = format!("{PRINT_KERNEL}; cat");
             let mut cmd = run(&containerd, rt, &["--rm"], &sh(&script));
-            let mut ls = containerd.ctr(&["task", "ls"]);
-            ls.stdin(Stdio::null());
-            let id = id(rt);
             // The task exists once `task ls` lists it (as RUNNING).
-            let running = move || {
-                ls.output()
-                    .is_ok_and(|o| status_in(&String::from_utf8_lossy(&o.stdout), &id) == "RUNNING")
-            };
             let out = process::run_feeding_when(
                 &mut cmd,
                 b"hi\n",
-                running,
+                containerd.task_running(&id(rt)),
                 clients::COMMAND_TIMEOUT,
                 &mut || {},
             )

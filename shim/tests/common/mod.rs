@@ -72,14 +72,12 @@ impl Containerd {
 
     /// `ctr task ls` status of `id` ("" when there is no task).
     pub fn status(&self, id: &str) -> String {
-        let out = text(&self.ctr(&["task", "ls"]).stdout);
-        out.lines()
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                (f.first() == Some(&id)).then(|| f.get(2).unwrap_or(&"").to_string())
-            })
-            .next()
-            .unwrap_or_default()
+        self.inner.task_status(id).unwrap_or_default()
+    }
+
+    /// Whether `id`'s task is running, as a probe for another thread.
+    pub fn running(&self, id: &str) -> impl FnMut() -> bool + Send + 'static {
+        self.inner.task_running(id)
     }
 
     /// Waits until `id`'s task has `status`.
@@ -95,13 +93,24 @@ impl Containerd {
         }
     }
 
+    /// Waits until `id`'s task has stopped or is gone; whether it did
+    /// within the deadline.
+    pub fn wait_ended(&self, id: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !matches!(self.status(id).as_str(), "STOPPED" | "") {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
     /// Kills, removes and deletes container `id`.
     pub fn remove(&self, id: &str) {
         let _ = self.ctr(&["task", "kill", "-s", "KILL", id]);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !matches!(self.status(id).as_str(), "STOPPED" | "") && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        // Removed with -f even if it did not stop.
+        let _ = self.wait_ended(id);
         let _ = self.ctr(&["task", "rm", "-f", id]);
         let _ = self.ctr(&["containers", "rm", id]);
     }
