@@ -244,16 +244,7 @@ fn ps_lists_the_host_pids_of_the_containers_processes() {
     let rt = Runtime::vigil(&b);
     let pid = rt.create(&b, "p", &b.path().join("p.log"));
     assert!(rt.out(&["start", "p"]).status.success());
-    let deadline = Instant::now() + LIMIT;
-    let pids = loop {
-        let out = rt.out(&["ps", "--format", "json", "p"]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        let pids: Vec<i32> = serde_json::from_slice(&out.stdout).unwrap();
-        if pids.len() == 3 || Instant::now() > deadline {
-            break pids;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let pids = ps_host_pids(&rt, "p", 3);
     // sh and its two sleeps, each a host process running the busybox image.
     assert_eq!(pids.len(), 3, "{pids:?}");
     for p in &pids {
