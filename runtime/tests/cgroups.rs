@@ -141,14 +141,6 @@ fn gofer_of(r: &Running) -> i32 {
     pid
 }
 
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + LIMIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Placement.
 
