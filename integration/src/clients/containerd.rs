@@ -116,14 +116,10 @@ impl Containerd {
         for namespace in containerd.namespaces {
             for image in &images {
                 let image = image.to_string_lossy();
-                let out = containerd.run(&["-n", namespace, "images", "import", &image], b"");
-                if out.exit != 0 {
-                    return Err(format!(
-                        "ctr -n {namespace} images import {image}: exit {}: {}",
-                        out.exit,
-                        String::from_utf8_lossy(&out.stderr)
-                    ));
-                }
+                super::run_setup(
+                    &mut containerd.ctr(&["-n", namespace, "images", "import", &image]),
+                    &format!("ctr -n {namespace} images import {image}"),
+                )?;
             }
         }
         Ok(containerd)

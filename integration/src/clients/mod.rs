@@ -49,6 +49,20 @@ pub fn run(cmd: &mut Command, stdin: &[u8]) -> Captured {
         .unwrap_or_else(|e| panic!("starting {:?}: {e}", cmd.get_program()))
 }
 
+/// [`run`] of a setup step that must succeed: its failure says `what`
+/// failed, with the client's exit code and stderr.
+fn run_setup(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let out = run(cmd, b"");
+    if out.exit != 0 {
+        return Err(format!(
+            "{what}: exit {}: {}",
+            out.exit,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
 /// The private directory of one client instance, and the sweep that leaves
 /// nothing of it behind (see the module documentation).
 struct WorkDir {
