@@ -92,27 +92,11 @@ impl Drop for WorkDir {
 
 /// SIGKILLs every process whose command line names a path under `dir`.
 fn kill_processes_naming(dir: &Path) {
-    let needle = dir.as_os_str().as_encoded_bytes();
-    let me = std::process::id();
-    let Ok(procs) = fs::read_dir("/proc") else {
-        return;
-    };
-    for entry in procs.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        if cmdline.windows(needle.len()).any(|w| w == needle) {
-            if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+    let needle = dir.to_string_lossy();
+    let me = std::process::id() as i32;
+    for (pid, cmdline) in process::command_lines() {
+        if pid != me && cmdline.contains(needle.as_ref()) {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
                 let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
             }
         }

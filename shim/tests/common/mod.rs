@@ -5,7 +5,7 @@
 //! container is left on the host.
 
 use integration::clients;
-use integration::process::Captured;
+use integration::process::{command_lines, Captured};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -117,7 +117,7 @@ impl Containerd {
 
     /// The host pid of the shim serving container `id`.
     pub fn shim_pid(&self, id: &str) -> Option<i32> {
-        processes()
+        command_lines()
             .into_iter()
             .find(|(_, cmd)| {
                 cmd.contains("containerd-shim-vigil-v2")
@@ -156,7 +156,7 @@ impl Containerd {
 
 fn leftovers(ids: &[&str]) -> Vec<String> {
     let mut left = Vec::new();
-    for (pid, cmd) in processes() {
+    for (pid, cmd) in command_lines() {
         let ours = ids
             .iter()
             .any(|id| cmd.contains(&format!("-id {id} ")) || cmd.contains(&format!("--id {id} ")));
@@ -181,20 +181,6 @@ fn leftovers(ids: &[&str]) -> Vec<String> {
         }
     }
     left
-}
-
-/// Every process's pid and command line (arguments joined by spaces, with
-/// a trailing one).
-fn processes() -> Vec<(i32, String)> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| {
-            let pid = e.file_name().to_str()?.parse().ok()?;
-            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
-            Some((pid, String::from_utf8_lossy(&cmd).replace('\0', " ")))
-        })
-        .collect()
 }
 
 /// A `ctr` command line, built but not run.
