@@ -3,6 +3,7 @@
 //! --console-socket` for `exec -t`); podman itself calls `start`, `kill`
 //! and `delete --force`.
 
+use std::ffi::OsStr;
 use std::process::Command;
 
 use integration::clients::Podman;
@@ -18,7 +19,7 @@ fn podman() -> Podman {
 }
 
 /// `podman run FLAGS <runtime flags> IMAGE ARGS`.
-fn run(podman: &Podman, rt: Runtime, flags: &[&str], args: &[&str]) -> Command {
+fn run<S: AsRef<OsStr>>(podman: &Podman, rt: Runtime, flags: &[&str], args: &[S]) -> Command {
     let mut cmd = podman.command(&["run"]);
     cmd.args(flags)
         .args(Podman::run_flags(&rt.binary()))
@@ -27,16 +28,20 @@ fn run(podman: &Podman, rt: Runtime, flags: &[&str], args: &[&str]) -> Command {
     cmd
 }
 
-fn sh(script: &str) -> Vec<String> {
-    vec![
+/// `sh -c SCRIPT`, printing the kernel line first.
+fn sh(script: &str) -> [String; 3] {
+    [
         "sh".into(),
         "-c".into(),
         format!("{PRINT_KERNEL}; {script}"),
     ]
 }
 
-fn strs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
+/// `podman exec FLAGS NAME ARGS`.
+fn exec<S: AsRef<OsStr>>(podman: &Podman, flags: &[&str], name: &str, args: &[S]) -> Command {
+    let mut cmd = podman.command(&["exec"]);
+    cmd.args(flags).arg(name).args(args);
+    cmd
 }
 
 #[test]
@@ -49,7 +54,7 @@ fn run_prints_stdout() {
          uid=0(root) gid=0(root)\n\
          [exit 0]\n",
         b"",
-        |rt| run(&podman, rt, &["--rm"], &strs(&sh("echo hello; id"))),
+        |rt| run(&podman, rt, &["--rm"], &sh("echo hello; id")),
     );
 }
 
@@ -61,7 +66,7 @@ fn run_exit_code() {
         "run --rm IMAGE sh -c 'exit 3'",
         "[exit 3]\n",
         b"",
-        |rt| run(&podman, rt, &["--rm"], &strs(&sh("exit 3"))),
+        |rt| run(&podman, rt, &["--rm"], &sh("exit 3")),
     );
 }
 
@@ -73,7 +78,7 @@ fn run_interactive_stdin() {
         "echo hi | run --rm -i IMAGE cat",
         "hi\n[exit 0]\n",
         b"hi\n",
-        |rt| run(&podman, rt, &["--rm", "-i"], &strs(&sh("cat"))),
+        |rt| run(&podman, rt, &["--rm", "-i"], &sh("cat")),
     );
 }
 
@@ -90,7 +95,7 @@ fn run_tty() {
             let args = sh("tty");
             t.run_in_terminal(
                 "run --rm -t IMAGE tty",
-                run(&podman, rt, &["--rm", "-t"], &strs(&args)),
+                run(&podman, rt, &["--rm", "-t"], &args),
             );
             t
         },
@@ -151,22 +156,17 @@ fn detached_lifecycle() {
                 b"",
                 |_| String::new(),
             );
-            let exec = |flags: &[&str], args: &[&str]| {
-                let mut cmd = podman.command(&["exec"]);
-                cmd.args(flags).arg(NAME).args(args);
-                cmd
-            };
             t.run(
                 "exec lifecycle sh -c 'wait until ready; echo in; exit 4'",
-                &mut exec(&[], &strs(&sh(&format!("{WAIT_READY}; echo in; exit 4")))),
+                &mut exec(&podman, &[], NAME, &sh(&format!("{WAIT_READY}; echo in; exit 4"))),
                 b"",
             );
             t.run(
                 "echo data | exec -i lifecycle cat",
-                &mut exec(&["-i"], &["cat"]),
+                &mut exec(&podman, &["-i"], NAME, &["cat"]),
                 b"data\n",
             );
-            t.run_in_terminal("exec -t lifecycle tty", exec(&["-t"], &["tty"]));
+            t.run_in_terminal("exec -t lifecycle tty", exec(&podman, &["-t"], NAME, &["tty"]));
             // Only the commands: pids depend on how the execs raced init.
             t.run_shown(
                 "top lifecycle args",
@@ -182,7 +182,9 @@ fn detached_lifecycle() {
             t.run(
                 "exec lifecycle: wait for the USR1 trap",
                 &mut exec(
+                    &podman,
                     &[],
+                    NAME,
                     &[
                         "sh",
                         "-c",
