@@ -182,6 +182,21 @@ fn wait_until(
     }
 }
 
+/// Every process on the host: its pid and command line, each argument
+/// followed by a space (so that `"--id ID "` matches whole arguments).
+pub fn command_lines() -> Vec<(i32, String)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            Some((pid, String::from_utf8_lossy(&cmd).replace('\0', " ")))
+        })
+        .collect()
+}
+
 /// The shell's convention for a status: the code, or 128 + the signal.
 pub fn exit_code(status: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;

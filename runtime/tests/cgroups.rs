@@ -76,15 +76,7 @@ fn add_alloc(b: &Bundle) {
 
 /// `runc run` of the same bundle, if runc is there.
 fn runc_run(b: &Bundle, id: &str) -> Option<Output> {
-    let runc = runc()?;
-    let mut cmd = Command::new(runc);
-    cmd.arg("--root")
-        .arg(b.path().join("runc-state"))
-        .args(["run", "--bundle"])
-        .arg(b.path())
-        .arg(id)
-        .stdin(Stdio::null());
-    Some(output_within(cmd, LIMIT))
+    Some(output_within(b.runc(id)?, LIMIT))
 }
 
 /// `(controllers, path)` of every hierarchy in `/proc/PID/cgroup`.
@@ -124,6 +116,14 @@ fn assert_no_cgroup(path: &str) {
     }
 }
 
+/// Ends `r`'s container, which must exit 0, and checks that its cgroup
+/// `path` went with it.
+fn finish_and_leave_nothing(r: &mut Running, path: &str) {
+    let out = r.finish();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_no_cgroup(path);
+}
+
 /// The host pids of the sentry's children (the stubs).
 fn stubs_of(sentry: i32) -> Vec<i32> {
     let mut pids = Vec::new();
@@ -149,14 +149,6 @@ fn gofer_of(r: &Running) -> i32 {
     pid
 }
 
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + LIMIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Placement.
 
@@ -177,9 +169,7 @@ fn the_sentry_the_gofer_and_the_stubs_are_in_the_spec_cgroup_everywhere() {
             assert_eq!(p, path, "{what} {pid} in hierarchy {controllers:?}");
         }
     }
-    let out = r.finish();
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    assert_no_cgroup(&path);
+    finish_and_leave_nothing(&mut r, &path);
 }
 
 /// runc's default, seen on this host: the container id under the caller's
@@ -277,14 +267,20 @@ fn a_child_that_cannot_join_its_cgroup_does_not_run() {
 
 const MIB_64: i64 = 64 << 20;
 
+/// A bundle running `args` in cgroup `path` limited to [`MIB_64`] of
+/// memory, with `/bin/alloc` to go over it.
+fn memory_limited(args: &[&str], path: &str) -> Bundle {
+    let b = bundle(args, Some(path), json!({"memory": {"limit": MIB_64}}));
+    add_alloc(&b);
+    b
+}
+
 /// Like runc: the container's init is killed by the OOM killer, and the
 /// run ends with 128 + SIGKILL.
 #[test]
 fn a_container_over_its_memory_limit_exits_137_like_runc() {
     let path = unique("oom");
-    let args = ["/bin/alloc", "256"];
-    let b = bundle(&args, Some(&path), json!({"memory": {"limit": MIB_64}}));
-    add_alloc(&b);
+    let b = memory_limited(&["/bin/alloc", "256"], &path);
     let out = b.run("oom");
     assert_eq!(out.status.code(), Some(137), "stderr: {}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "");
@@ -304,13 +300,10 @@ fn a_container_over_its_memory_limit_exits_137_like_runc() {
 #[test]
 fn an_oom_killed_sentry_ends_the_run_with_137_and_leaves_nothing() {
     let path = unique("oomsentry");
-    let script = "sleep 1; alloc 256; echo status $?";
-    let b = bundle(
-        &["/bin/sh", "-c", script],
-        Some(&path),
-        json!({"memory": {"limit": MIB_64}}),
+    let b = memory_limited(
+        &["/bin/sh", "-c", "sleep 1; alloc 256; echo status $?"],
+        &path,
     );
-    add_alloc(&b);
     let mut r = Running::start_in(b, &[]);
     let sentry = r.sentry_pid();
     let cgroup = handle(&path);
@@ -330,13 +323,7 @@ fn an_oom_killed_sentry_ends_the_run_with_137_and_leaves_nothing() {
 #[test]
 fn the_oom_killer_counts_in_the_cgroup_and_stats_show_usage() {
     let path = unique("oomcount");
-    let script = "alloc 256; echo status $?; cat";
-    let b = bundle(
-        &["/bin/sh", "-c", script],
-        Some(&path),
-        json!({"memory": {"limit": MIB_64}}),
-    );
-    add_alloc(&b);
+    let b = memory_limited(&["/bin/sh", "-c", "alloc 256; echo status $?; cat"], &path);
     let mut r = Running::start_in(b, &[]);
     let cgroup = handle(&path);
     wait_for("an OOM kill", || cgroup.oom_kill_count().unwrap() >= 1);
@@ -442,9 +429,7 @@ fn a_frozen_container_makes_no_progress_until_thawed() {
     assert_eq!(cgroup.state().unwrap(), FreezerState::Thawed);
     wait_for("ticks after thawing", || count() >= frozen + 3);
 
-    let out = r.finish();
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    assert_no_cgroup(&path);
+    finish_and_leave_nothing(&mut r, &path);
 }
 
 // ---------------------------------------------------------------------------
@@ -506,9 +491,7 @@ fn cpu_memory_and_pids_values_land_in_the_files() {
     assert_eq!(read("cpuset", "cpuset.cpus"), "0");
     assert_eq!(read("cpuset", "cpuset.mems"), "0");
     assert_eq!(read("pids", "pids.max"), "100");
-    let out = r.finish();
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    assert_no_cgroup(&path);
+    finish_and_leave_nothing(&mut r, &path);
 }
 
 /// Values the kernel refuses (or would silently change) fail the run with
@@ -640,13 +623,7 @@ fn a_path_that_cannot_be_made_leaves_nothing() {
 #[test]
 fn events_report_an_oom_kill() {
     let path = unique("oomevent");
-    let script = "sleep 0.3; alloc 256; sleep 100";
-    let b = bundle(
-        &["/bin/sh", "-c", script],
-        Some(&path),
-        json!({"memory": {"limit": MIB_64}}),
-    );
-    add_alloc(&b);
+    let b = memory_limited(&["/bin/sh", "-c", "sleep 0.3; alloc 256; sleep 100"], &path);
     let vigil = |args: &[&str]| {
         let mut cmd = Command::new(VIGIL);
         cmd.arg("--root").arg(b.state_root()).args(args);

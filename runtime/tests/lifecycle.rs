@@ -244,16 +244,7 @@ fn ps_lists_the_host_pids_of_the_containers_processes() {
     let rt = Runtime::vigil(&b);
     let pid = rt.create(&b, "p", &b.path().join("p.log"));
     assert!(rt.out(&["start", "p"]).status.success());
-    let deadline = Instant::now() + LIMIT;
-    let pids = loop {
-        let out = rt.out(&["ps", "--format", "json", "p"]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        let pids: Vec<i32> = serde_json::from_slice(&out.stdout).unwrap();
-        if pids.len() == 3 || Instant::now() > deadline {
-            break pids;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let pids = ps_host_pids(&rt, "p", 3);
     // sh and its two sleeps, each a host process running the busybox image.
     assert_eq!(pids.len(), 3, "{pids:?}");
     for p in &pids {
@@ -531,16 +522,41 @@ fn pod_bundle(args: &[&str], kind: &str, sandbox_id: &str, marker: &str) -> Bund
     b
 }
 
-/// Deletes the containers `ids` with `--force` when dropped, so that a
-/// failed test leaves no detached sandbox behind.
-struct ForceDelete<'a> {
-    rt: &'a Runtime,
-    ids: &'a [&'a str],
+/// A pod's sandbox (pause) container `id`, created and started with this
+/// test as its subreaper. It and its `workloads` are deleted with
+/// `--force` when dropped, so that a failed test leaves no detached
+/// sandbox behind.
+struct Pod {
+    pause: Bundle,
+    rt: Runtime,
+    id: &'static str,
+    workloads: &'static [&'static str],
+    /// The sandbox's host pid.
+    pid: i32,
 }
 
-impl Drop for ForceDelete<'_> {
+impl Pod {
+    fn start(id: &'static str, workloads: &'static [&'static str]) -> Pod {
+        become_subreaper();
+        let pause = pod_bundle(&["sleep", "1000"], "sandbox", id, "pause");
+        let rt = Runtime::vigil(&pause);
+        let mut pod = Pod {
+            pause,
+            rt,
+            id,
+            workloads,
+            pid: 0,
+        };
+        let log = pod.pause.path().join(format!("{id}.log"));
+        pod.pid = pod.rt.create(&pod.pause, id, &log);
+        assert!(pod.rt.out(&["start", id]).status.success());
+        pod
+    }
+}
+
+impl Drop for Pod {
     fn drop(&mut self) {
-        for id in self.ids {
+        for id in self.workloads.iter().chain([&self.id]) {
             let _ = self.rt.cmd(&["delete", "--force", id]).output();
         }
     }
@@ -591,21 +607,14 @@ fn ps_host_pids(rt: &Runtime, id: &str, n: usize) -> Vec<i32> {
 /// pod leaves nothing.
 #[test]
 fn a_pods_workload_container_joins_the_pods_sandbox() {
-    become_subreaper();
-    let pause = pod_bundle(&["sleep", "1000"], "sandbox", "pod", "pause");
+    let pod = Pod::start("pod", &["work"]);
+    let (rt, pause, pod_pid) = (&pod.rt, &pod.pause, pod.pid);
     let work = pod_bundle(
         &["sh", "-c", "hostname; cat /marker; echo; sleep 100 & wait"],
         "container",
         "pod",
         "work",
     );
-    let rt = Runtime::vigil(&pause);
-    let _cleanup = ForceDelete {
-        rt: &rt,
-        ids: &["work", "pod"],
-    };
-    let pod_pid = rt.create(&pause, "pod", &pause.path().join("pod.log"));
-    assert!(rt.out(&["start", "pod"]).status.success());
 
     let log = work.path().join("work.log");
     let work_pid = rt.create(&work, "work", &log);
@@ -615,12 +624,12 @@ fn a_pods_workload_container_joins_the_pods_sandbox() {
     assert_eq!(rt.status("work"), "running");
 
     // sh and its sleep, children of the pod's sentry and not the pod's.
-    let pids = ps_host_pids(&rt, "work", 2);
+    let pids = ps_host_pids(rt, "work", 2);
     assert_eq!(pids.len(), 2, "{pids:?}");
     for p in &pids {
         assert!(descends_from(*p, pod_pid), "{p} is not under the sentry");
     }
-    let pod_pids = ps_host_pids(&rt, "pod", 1);
+    let pod_pids = ps_host_pids(rt, "pod", 1);
     assert!(pod_pids.iter().all(|p| !pids.contains(p)), "{pod_pids:?}");
 
     let exec = rt.out(&["exec", "work", "sh", "-c", "cat /marker; exit 5"]);
@@ -664,16 +673,9 @@ fn a_workload_container_needs_its_pods_sandbox() {
 /// container without `cgroupsPath` gets a cgroup named after its id.)
 #[test]
 fn one_container_of_a_pod_is_not_paused_alone() {
-    become_subreaper();
-    let pause = pod_bundle(&["sleep", "1000"], "sandbox", "pod2", "pause");
+    let pod = Pod::start("pod2", &["work2"]);
+    let (rt, pause, pod_pid) = (&pod.rt, &pod.pause, pod.pid);
     let work = pod_bundle(&["sleep", "1000"], "container", "pod2", "work2");
-    let rt = Runtime::vigil(&pause);
-    let _cleanup = ForceDelete {
-        rt: &rt,
-        ids: &["work2", "pod2"],
-    };
-    let pod_pid = rt.create(&pause, "pod2", &pause.path().join("pod2.log"));
-    assert!(rt.out(&["start", "pod2"]).status.success());
     let work_pid = rt.create(&work, "work2", &work.path().join("work2.log"));
     assert!(rt.out(&["start", "work2"]).status.success());
     assert_fails(
@@ -699,21 +701,14 @@ fn one_container_of_a_pod_is_not_paused_alone() {
 /// of it is left after; the pod runs on.
 #[test]
 fn run_joins_a_pod_in_the_foreground() {
-    become_subreaper();
-    let pause = pod_bundle(&["sleep", "1000"], "sandbox", "pod3", "pause");
+    let pod = Pod::start("pod3", &["work3"]);
+    let (rt, pause, pod_pid) = (&pod.rt, &pod.pause, pod.pid);
     let work = pod_bundle(
         &["sh", "-c", "hostname; cat /marker; echo; exit 7"],
         "container",
         "pod3",
         "work3",
     );
-    let rt = Runtime::vigil(&pause);
-    let _cleanup = ForceDelete {
-        rt: &rt,
-        ids: &["work3", "pod3"],
-    };
-    let pod_pid = rt.create(&pause, "pod3", &pause.path().join("pod3.log"));
-    assert!(rt.out(&["start", "pod3"]).status.success());
     let mut run = rt.cmd(&["run", "--bundle"]);
     run.arg(work.path()).arg("work3");
     let out = output_within(run, LIMIT);

@@ -179,11 +179,8 @@ fn an_added_init_ends_its_container() {
     drop(socket);
     c.start().unwrap();
     assert_eq!(c.wait(0).unwrap(), Exit::Code(3));
-    let deadline = Instant::now() + LIMIT;
-    while !c.processes().unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "b's processes outlive its init");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    // b's processes end with its init.
+    wait_for("b's processes to end", || c.processes().unwrap().is_empty());
     assert_eq!(code(c.signal(0, 15, false)).0, Code::NOT_FOUND);
     c.remove_container().unwrap();
     assert!(exits(&mut b_gofer));

@@ -130,17 +130,10 @@ fn prints_and_exits_like_runc() {
         "state directory left"
     );
 
-    let Some(runc) = runc() else {
+    let Some(cmd) = b.runc("hello") else {
         eprintln!("runc is not installed: the comparison is skipped");
         return;
     };
-    let mut cmd = Command::new(runc);
-    cmd.arg("--root")
-        .arg(b.path().join("runc-state"))
-        .args(["run", "--bundle"])
-        .arg(b.path())
-        .arg("hello")
-        .stdin(Stdio::null());
     let reference = output_within(cmd, LIMIT);
     assert_eq!(
         out.stdout,
@@ -399,14 +392,9 @@ fn late_stdin_wakes_a_poller() {
     std::thread::sleep(Duration::from_millis(300));
     stdin.write_all(b"hello\n").unwrap();
     drop(stdin);
-    let deadline = Instant::now() + LIMIT;
-    while child.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the container never saw its input"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for("the container to see its input and end", || {
+        child.try_wait().unwrap().is_some()
+    });
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -755,11 +743,9 @@ fn a_terminal_comes_through_the_console_socket_like_runcs() {
 
 /// Waits (within [`LIMIT`]) for a runtime started with piped output.
 fn output_within_of(mut child: Guard) -> Output {
-    let deadline = Instant::now() + LIMIT;
-    while child.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the runtime did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for("the runtime to exit", || {
+        child.0.try_wait().unwrap().is_some()
+    });
     let Guard(ref mut c) = child;
     let mut out = Output {
         status: c.wait().unwrap(),
@@ -836,16 +822,10 @@ fn without_a_console_socket_the_terminal_is_relayed_like_runcs() {
         "{transcript:?}"
     );
 
-    let Some(runc) = runc() else {
+    let Some(cmd) = b.runc("relayed") else {
         eprintln!("runc is not installed: the comparison is skipped");
         return;
     };
-    let mut cmd = Command::new(runc);
-    cmd.arg("--root")
-        .arg(b.path().join("runc-state"))
-        .args(["run", "--bundle"])
-        .arg(b.path())
-        .arg("relayed");
     let (reference, runc_run) = relayed_session(cmd);
     let runc_out = output_within_of(runc_run);
     assert_eq!(transcript, reference);

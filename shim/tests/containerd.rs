@@ -6,7 +6,7 @@
 mod common;
 
 use common::{id, text, Containerd, IMAGE, RUNTIME};
-use std::io::Write;
+use integration::process::run_feeding_when;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -81,11 +81,7 @@ fn terminals_for_the_init_and_an_exec() {
     );
     assert_eq!(out.exit, 4);
     c.ctr(&["task", "kill", "-s", "KILL", &id]);
-    let deadline = Instant::now() + limit;
-    while !text(&c.ctr(&["task", "ls"]).stdout).contains("STOPPED") {
-        assert!(Instant::now() < deadline, "the task did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    c.wait_status(&id, "STOPPED");
     c.ctr(&["task", "delete", &id]);
     c.ctr(&["container", "delete", &id]);
     c.assert_clean(&[&id]);
@@ -110,26 +106,19 @@ fn stdin_reaches_the_container() {
             ],
         )
         .command();
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.wait_status(&id, "RUNNING");
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"hello shim\n").unwrap();
-    drop(stdin);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "ctr run did not end");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = run_feeding_when(
+        &mut cmd,
+        b"hello shim\n",
+        c.running(&id),
+        Duration::from_secs(30),
+        &mut || {},
+    )
+    .unwrap();
+    assert!(!out.timed_out, "ctr run did not end");
     let stdout = text(&out.stdout);
     assert!(stdout.contains("vigil"), "{stdout:?}");
     assert!(stdout.contains("HELLO SHIM"), "{stdout:?}");
-    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    assert_eq!(out.exit, 5, "{}", text(&out.stderr));
     c.assert_clean(&[&id]);
 }
 
@@ -296,11 +285,7 @@ fn a_dead_shim_is_cleaned_up() {
     unsafe { libc::kill(shim, libc::SIGKILL) };
     // containerd runs `containerd-shim-vigil-v2 delete`, which kills the
     // sandbox and removes its state.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !matches!(c.status(&id).as_str(), "STOPPED" | "") {
-        assert!(Instant::now() < deadline, "the task outlived its shim");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(c.wait_ended(&id), "the task outlived its shim");
     let _ = c.ctr(&["task", "rm", "-f", &id]);
     let _ = c.ctr(&["containers", "rm", &id]);
     c.assert_clean(&[&id]);

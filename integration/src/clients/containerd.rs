@@ -10,7 +10,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::{installed, Daemon, WorkDir};
@@ -116,14 +116,10 @@ impl Containerd {
         for namespace in containerd.namespaces {
             for image in &images {
                 let image = image.to_string_lossy();
-                let out = containerd.run(&["-n", namespace, "images", "import", &image], b"");
-                if out.exit != 0 {
-                    return Err(format!(
-                        "ctr -n {namespace} images import {image}: exit {}: {}",
-                        out.exit,
-                        String::from_utf8_lossy(&out.stderr)
-                    ));
-                }
+                super::run_setup(
+                    &mut containerd.ctr(&["-n", namespace, "images", "import", &image]),
+                    &format!("ctr -n {namespace} images import {image}"),
+                )?;
             }
         }
         Ok(containerd)
@@ -171,6 +167,25 @@ impl Containerd {
     /// Runs `ctr ARGS` with `stdin` and the standard deadline.
     pub fn run(&self, args: &[&str], stdin: &[u8]) -> Captured {
         super::run(&mut self.ctr(args), stdin)
+    }
+
+    /// Task `id`'s status in `ctr task ls` (`RUNNING`, `PAUSED`,
+    /// `STOPPED`); `None` when no such task is listed.
+    pub fn task_status(&self, id: &str) -> Option<String> {
+        status_in(&self.run(&["task", "ls"], b"").stdout, id)
+    }
+
+    /// Whether task `id` is running, as a probe that owns its `ctr task
+    /// ls` command, so that it can be polled from another thread (the
+    /// stdin feeder of [`crate::process::run_feeding_when`]).
+    pub fn task_running(&self, id: &str) -> impl FnMut() -> bool + Send + 'static {
+        let mut ls = self.ctr(&["task", "ls"]);
+        ls.stdin(Stdio::null());
+        let id = id.to_string();
+        move || {
+            ls.output()
+                .is_ok_and(|o| status_in(&o.stdout, &id).as_deref() == Some("RUNNING"))
+        }
     }
 
     /// The `ctr run` / `ctr task exec` flags that keep their files here:
@@ -322,6 +337,14 @@ fn daemon_command(
         cmd.env("PATH", path);
     }
     cmd
+}
+
+/// The status column of task `id` in a `ctr task ls` listing.
+fn status_in(listing: &[u8], id: &str) -> Option<String> {
+    String::from_utf8_lossy(listing).lines().find_map(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        (cols.first() == Some(&id)).then(|| cols.last().unwrap().to_string())
+    })
 }
 
 /// Whether containerd at `address` answers `ctr version`.

@@ -89,14 +89,10 @@ impl Docker {
                         _dir: dir,
                     };
                     let image = image::busybox().to_string_lossy().into_owned();
-                    let out = docker.run(&["load", "--input", &image], b"");
-                    if out.exit != 0 {
-                        return Err(format!(
-                            "docker load: exit {}: {}",
-                            out.exit,
-                            String::from_utf8_lossy(&out.stderr)
-                        ));
-                    }
+                    super::run_setup(
+                        &mut docker.command(&["load", "--input", &image]),
+                        "docker load",
+                    )?;
                     return Ok(docker);
                 }
                 Err(why) => failures.push(format!("with {driver}: {why}")),

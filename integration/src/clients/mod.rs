@@ -49,6 +49,20 @@ pub fn run(cmd: &mut Command, stdin: &[u8]) -> Captured {
         .unwrap_or_else(|e| panic!("starting {:?}: {e}", cmd.get_program()))
 }
 
+/// [`run`] of a setup step that must succeed: its failure says `what`
+/// failed, with the client's exit code and stderr.
+fn run_setup(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let out = run(cmd, b"");
+    if out.exit != 0 {
+        return Err(format!(
+            "{what}: exit {}: {}",
+            out.exit,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
 /// The private directory of one client instance, and the sweep that leaves
 /// nothing of it behind (see the module documentation).
 struct WorkDir {
@@ -78,27 +92,11 @@ impl Drop for WorkDir {
 
 /// SIGKILLs every process whose command line names a path under `dir`.
 fn kill_processes_naming(dir: &Path) {
-    let needle = dir.as_os_str().as_encoded_bytes();
-    let me = std::process::id();
-    let Ok(procs) = fs::read_dir("/proc") else {
-        return;
-    };
-    for entry in procs.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        if cmdline.windows(needle.len()).any(|w| w == needle) {
-            if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+    let needle = dir.to_string_lossy();
+    let me = std::process::id() as i32;
+    for (pid, cmdline) in process::command_lines() {
+        if pid != me && cmdline.contains(needle.as_ref()) {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
                 let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
             }
         }

@@ -54,14 +54,10 @@ impl Podman {
         }
         let podman = Podman { podman, dir };
         let image = image::busybox().to_string_lossy().into_owned();
-        let out = podman.run(&["load", "--input", &image], b"");
-        if out.exit != 0 {
-            return Err(format!(
-                "podman load: exit {}: {}",
-                out.exit,
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
+        super::run_setup(
+            &mut podman.command(&["load", "--input", &image]),
+            "podman load",
+        )?;
         Ok(podman)
     }
 

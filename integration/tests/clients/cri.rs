@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use integration::clients::{self, Containerd, Cri, CRI_NAMESPACE};
 use integration::harness::Runtime;
 use integration::image;
-use integration::process::Captured;
+use integration::process::{self, Captured};
 
 use crate::{differential, started, Transcript, KERNEL_PREFIX, PRINT_KERNEL, SETTLE_WAIT};
 
@@ -287,13 +287,9 @@ fn shim_socket(containerd: &Containerd, id: &str) -> PathBuf {
 fn leftovers(containerd: &Containerd, pod: &Pod, ids: &[String], socket: &Path) -> Vec<String> {
     let mut left = Vec::new();
     let names_an_id = |text: &str| ids.iter().any(|id| text.contains(id.as_str()));
-    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    for (pid, cmdline) in process::command_lines() {
         if names_an_id(&cmdline) {
-            left.push(format!("process {:?}: {cmdline}", entry.file_name()));
+            left.push(format!("process {pid}: {cmdline}"));
         }
     }
     let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();

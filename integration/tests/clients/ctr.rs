@@ -9,14 +9,16 @@
 //! is running.
 
 use std::ffi::OsStr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use integration::clients::{self, Containerd};
 use integration::harness::Runtime;
 use integration::image;
 use integration::process;
 
-use crate::{differential, settle, started, Transcript, PRINT_KERNEL, WAIT_READY};
+use crate::{
+    differential, differential_command, settle, started, Transcript, PRINT_KERNEL, WAIT_READY,
+};
 
 fn containerd() -> Containerd {
     let containerd = started("containerd", Containerd::start());
@@ -104,18 +106,8 @@ const NO_TASK: &str = "(no task)";
 
 /// The task's status column in `ctr task ls`.
 fn status(containerd: &Containerd, rt: Runtime) -> String {
-    let out = containerd.run(&["task", "ls"], b"");
-    status_in(&String::from_utf8_lossy(&out.stdout), &id(rt))
-}
-
-/// The status of task `id` in a `ctr task ls` listing.
-fn status_in(listing: &str, id: &str) -> String {
-    listing
-        .lines()
-        .find_map(|l| {
-            let cols: Vec<&str> = l.split_whitespace().collect();
-            (cols.first() == Some(&id)).then(|| cols.last().unwrap().to_string())
-        })
+    containerd
+        .task_status(&id(rt))
         .unwrap_or_else(|| NO_TASK.into())
 }
 
@@ -169,44 +161,84 @@ fn delete(t: &mut Transcript, containerd: &Containerd, rt: Runtime) {
     );
 }
 
+/// What [`start_detached`] records.
+const STARTED: &str = "$ run -d IMAGE ID sh -c '...'\n\
+                       [exit 0]\n\
+                       $ task exec ID sh -c 'wait until ready; uname -v'\n\
+                       [exit 0]\n";
+
+/// What [`note_status`] records of a task that has ended.
+const STOPPED: &str = "$ task ls: status\nSTOPPED\n";
+
+/// What [`delete`] records of a task that ended with `status`.
+fn deleted(status: i32) -> String {
+    format!(
+        "$ task delete ID\n\
+         [exit 0]\n\
+         $ the task's exit status\n\
+         {status}\n\
+         $ containers delete ID\n\
+         [exit 0]\n"
+    )
+}
+
+/// What [`kill_and_delete`] records when the kill ends the task with
+/// `status`.
+fn killed_and_deleted(signal: Option<&str>, status: i32) -> String {
+    format!(
+        "$ {}\n[exit 0]\n{STOPPED}{}",
+        kill_label(signal),
+        deleted(status)
+    )
+}
+
+/// How the transcript names `ctr task kill [--signal SIGNAL] ID`.
+fn kill_label(signal: Option<&str>) -> String {
+    match signal {
+        Some(signal) => format!("task kill --signal {signal} ID"),
+        None => "task kill ID".into(),
+    }
+}
+
+/// Ends the detached task with `signal` (ctr's default, SIGTERM, if none),
+/// waits for it to stop, and deletes it.
+fn kill_and_delete(t: &mut Transcript, containerd: &Containerd, rt: Runtime, signal: Option<&str>) {
+    let id = id(rt);
+    let mut kill = containerd.ctr(&["task", "kill"]);
+    if let Some(signal) = signal {
+        kill.args(["--signal", signal]);
+    }
+    kill.arg(&id);
+    t.run(&kill_label(signal), &mut kill, b"");
+    note_status(t, containerd, rt, "STOPPED");
+    delete(t, containerd, rt);
+}
+
 #[test]
 fn run_prints_stdout() {
     let containerd = containerd();
-    differential(
+    let script = format!("{PRINT_KERNEL}; echo hello; id");
+    differential_command(
         "ctr::run_prints_stdout",
-        "$ run --rm IMAGE ID sh -c 'echo hello; id'\n\
-         hello\n\
+        "run --rm IMAGE ID sh -c 'echo hello; id'",
+        "hello\n\
          uid=0(root) gid=0(root) groups=0(root)\n\
          [exit 0]\n",
-        |rt| {
-            let mut t = Transcript::new();
-            let script = format!("{PRINT_KERNEL}; echo hello; id");
-            t.run(
-                "run --rm IMAGE ID sh -c 'echo hello; id'",
-                &mut run(&containerd, rt, &["--rm"], &sh(&script)),
-                b"",
-            );
-            t
-        },
+        b"",
+        |rt| run(&containerd, rt, &["--rm"], &sh(&script)),
     );
 }
 
 #[test]
 fn run_exit_code() {
     let containerd = containerd();
-    differential(
+    let script = format!("{PRINT_KERNEL}; exit 3");
+    differential_command(
         "ctr::run_exit_code",
-        "$ run --rm IMAGE ID sh -c 'exit 3'\n[exit 3]\n",
-        |rt| {
-            let mut t = Transcript::new();
-            let script = format!("{PRINT_KERNEL}; exit 3");
-            t.run(
-                "run --rm IMAGE ID sh -c 'exit 3'",
-                &mut run(&containerd, rt, &["--rm"], &sh(&script)),
-                b"",
-            );
-            t
-        },
+        "run --rm IMAGE ID sh -c 'exit 3'",
+        "[exit 3]\n",
+        b"",
+        |rt| run(&containerd, rt, &["--rm"], &sh(&script)),
     );
 }
 
@@ -246,18 +278,11 @@ fn run_stdin() {
             let mut t = Transcript::new();
             let script = format!("{PRINT_KERNEL}; cat");
             let mut cmd = run(&containerd, rt, &["--rm"], &sh(&script));
-            let mut ls = containerd.ctr(&["task", "ls"]);
-            ls.stdin(Stdio::null());
-            let id = id(rt);
             // The task exists once `task ls` lists it (as RUNNING).
-            let running = move || {
-                ls.output()
-                    .is_ok_and(|o| status_in(&String::from_utf8_lossy(&o.stdout), &id) == "RUNNING")
-            };
             let out = process::run_feeding_when(
                 &mut cmd,
                 b"hi\n",
-                running,
+                containerd.task_running(&id(rt)),
                 clients::COMMAND_TIMEOUT,
                 &mut || {},
             )
@@ -273,23 +298,14 @@ fn task_exec() {
     let containerd = containerd();
     differential(
         "ctr::task_exec",
-        "$ run -d IMAGE ID sh -c '...'\n\
-         [exit 0]\n\
-         $ task exec ID sh -c 'wait until ready; uname -v'\n\
-         [exit 0]\n\
-         $ task exec ID sh -c 'echo in; exit 4'\n\
-         in\n\
-         [exit 4]\n\
-         $ task kill --signal SIGKILL ID\n\
-         [exit 0]\n\
-         $ task ls: status\n\
-         STOPPED\n\
-         $ task delete ID\n\
-         [exit 0]\n\
-         $ the task's exit status\n\
-         137\n\
-         $ containers delete ID\n\
-         [exit 0]\n",
+        &format!(
+            "{STARTED}\
+             $ task exec ID sh -c 'echo in; exit 4'\n\
+             in\n\
+             [exit 4]\n\
+             {}",
+            killed_and_deleted(Some("SIGKILL"), 137)
+        ),
         |rt| {
             let mut t = Transcript::new();
             start_detached(&mut t, &containerd, rt);
@@ -298,13 +314,7 @@ fn task_exec() {
                 &mut exec(&containerd, rt, 1, &sh("echo in; exit 4")),
                 b"",
             );
-            t.run(
-                "task kill --signal SIGKILL ID",
-                &mut containerd.ctr(&["task", "kill", "--signal", "SIGKILL", &id(rt)]),
-                b"",
-            );
-            note_status(&mut t, &containerd, rt, "STOPPED");
-            delete(&mut t, &containerd, rt);
+            kill_and_delete(&mut t, &containerd, rt, Some("SIGKILL"));
             t
         },
     );
@@ -315,22 +325,16 @@ fn task_kill() {
     let containerd = containerd();
     differential(
         "ctr::task_kill",
-        "$ run -d IMAGE ID sh -c '...'\n\
-         [exit 0]\n\
-         $ task exec ID sh -c 'wait until ready; uname -v'\n\
-         [exit 0]\n\
-         $ task kill ID\n\
-         [exit 0]\n\
-         $ task ls: status\n\
-         STOPPED\n\
-         $ task kill ID (already stopped)\n\
-         [exit 1]\n\
-         $ task delete ID\n\
-         [exit 0]\n\
-         $ the task's exit status\n\
-         7\n\
-         $ containers delete ID\n\
-         [exit 0]\n",
+        &format!(
+            "{STARTED}\
+             $ task kill ID\n\
+             [exit 0]\n\
+             {STOPPED}\
+             $ task kill ID (already stopped)\n\
+             [exit 1]\n\
+             {}",
+            deleted(7)
+        ),
         |rt| {
             let mut t = Transcript::new();
             start_detached(&mut t, &containerd, rt);
@@ -357,23 +361,14 @@ fn task_ps() {
     let containerd = containerd();
     differential(
         "ctr::task_ps",
-        "$ run -d IMAGE ID sh -c '...'\n\
-         [exit 0]\n\
-         $ task exec ID sh -c 'wait until ready; uname -v'\n\
-         [exit 0]\n\
-         $ task ps ID (processes listed)\n\
-         2\n\
-         [exit 0]\n\
-         $ task kill --signal SIGKILL ID\n\
-         [exit 0]\n\
-         $ task ls: status\n\
-         STOPPED\n\
-         $ task delete ID\n\
-         [exit 0]\n\
-         $ the task's exit status\n\
-         137\n\
-         $ containers delete ID\n\
-         [exit 0]\n",
+        &format!(
+            "{STARTED}\
+             $ task ps ID (processes listed)\n\
+             2\n\
+             [exit 0]\n\
+             {}",
+            killed_and_deleted(Some("SIGKILL"), 137)
+        ),
         |rt| {
             let mut t = Transcript::new();
             start_detached(&mut t, &containerd, rt);
@@ -392,13 +387,7 @@ fn task_ps() {
                 b"",
                 |out| format!("{}\n", out.lines().skip(1).count()),
             );
-            t.run(
-                "task kill --signal SIGKILL ID",
-                &mut containerd.ctr(&["task", "kill", "--signal", "SIGKILL", &id(rt)]),
-                b"",
-            );
-            note_status(&mut t, &containerd, rt, "STOPPED");
-            delete(&mut t, &containerd, rt);
+            kill_and_delete(&mut t, &containerd, rt, Some("SIGKILL"));
             t
         },
     );
@@ -409,34 +398,25 @@ fn task_pause_resume() {
     let containerd = containerd();
     differential(
         "ctr::task_pause_resume",
-        "$ run -d IMAGE ID sh -c '...'\n\
-         [exit 0]\n\
-         $ task exec ID sh -c 'wait until ready; uname -v'\n\
-         [exit 0]\n\
-         $ task pause ID\n\
-         [exit 0]\n\
-         $ task ls: status\n\
-         PAUSED\n\
-         $ RUNTIME state ID (its status)\n\
-         paused\n\
-         [exit 0]\n\
-         $ task resume ID\n\
-         [exit 0]\n\
-         $ task ls: status\n\
-         RUNNING\n\
-         $ task exec ID echo resumed\n\
-         resumed\n\
-         [exit 0]\n\
-         $ task kill ID\n\
-         [exit 0]\n\
-         $ task ls: status\n\
-         STOPPED\n\
-         $ task delete ID\n\
-         [exit 0]\n\
-         $ the task's exit status\n\
-         7\n\
-         $ containers delete ID\n\
-         [exit 0]\n",
+        &format!(
+            "{STARTED}\
+             $ task pause ID\n\
+             [exit 0]\n\
+             $ task ls: status\n\
+             PAUSED\n\
+             $ RUNTIME state ID (its status)\n\
+             paused\n\
+             [exit 0]\n\
+             $ task resume ID\n\
+             [exit 0]\n\
+             $ task ls: status\n\
+             RUNNING\n\
+             $ task exec ID echo resumed\n\
+             resumed\n\
+             [exit 0]\n\
+             {}",
+            killed_and_deleted(None, 7)
+        ),
         |rt| {
             let mut t = Transcript::new();
             start_detached(&mut t, &containerd, rt);
@@ -460,13 +440,7 @@ fn task_pause_resume() {
                 &mut exec(&containerd, rt, 1, &sh("echo resumed")),
                 b"",
             );
-            t.run(
-                "task kill ID",
-                &mut containerd.ctr(&["task", "kill", &id]),
-                b"",
-            );
-            note_status(&mut t, &containerd, rt, "STOPPED");
-            delete(&mut t, &containerd, rt);
+            kill_and_delete(&mut t, &containerd, rt, None);
             t
         },
     );

@@ -7,7 +7,7 @@ use integration::clients::Docker;
 use integration::harness::{self, Runtime};
 use integration::image;
 
-use crate::{differential, started, Transcript, PRINT_KERNEL};
+use crate::{differential, differential_command, started, Transcript, PRINT_KERNEL};
 
 fn docker() -> Docker {
     let vigil = harness::vigil_binary();
@@ -31,22 +31,15 @@ fn run(docker: &Docker, rt: Runtime, flags: &[&str], args: &[&str]) -> Command {
 #[test]
 fn run_stdout_and_exit_code() {
     let docker = docker();
-    differential(
+    let script = format!("{PRINT_KERNEL}; echo hello; id; exit 3");
+    differential_command(
         "docker::run_stdout_and_exit_code",
-        "$ run --rm IMAGE sh -c 'echo hello; id; exit 3'\n\
-         hello\n\
+        "run --rm IMAGE sh -c 'echo hello; id; exit 3'",
+        "hello\n\
          uid=0(root) gid=0(root) groups=0(root)\n\
          [exit 3]\n",
-        |rt| {
-            let mut t = Transcript::new();
-            let script = format!("{PRINT_KERNEL}; echo hello; id; exit 3");
-            t.run(
-                "run --rm IMAGE sh -c 'echo hello; id; exit 3'",
-                &mut run(&docker, rt, &["--rm"], &["sh", "-c", &script]),
-                b"",
-            );
-            t
-        },
+        b"",
+        |rt| run(&docker, rt, &["--rm"], &["sh", "-c", &script]),
     );
 }
 

@@ -135,6 +135,23 @@ impl Transcript {
     }
 }
 
+/// A scenario of one client command, `label` in the transcript, fed
+/// `stdin`: runc's run must record `printed` after the label (its stdout
+/// and exit code).
+fn differential_command(
+    name: &str,
+    label: &str,
+    printed: &str,
+    stdin: &[u8],
+    mut cmd: impl FnMut(Runtime) -> Command,
+) {
+    differential(name, &format!("$ {label}\n{printed}"), |rt| {
+        let mut t = Transcript::new();
+        t.run(label, &mut cmd(rt), stdin);
+        t
+    });
+}
+
 /// Checks a scenario as the crate documentation says: runc's transcript
 /// against `expected`, then (unless `VIGIL_DIFFERENTIAL=0`) vigil's against
 /// runc's, and each one's kernel lines.

@@ -3,20 +3,23 @@
 //! --console-socket` for `exec -t`); podman itself calls `start`, `kill`
 //! and `delete --force`.
 
+use std::ffi::OsStr;
 use std::process::Command;
 
 use integration::clients::Podman;
 use integration::harness::Runtime;
 use integration::image;
 
-use crate::{differential, squeeze, started, Transcript, PRINT_KERNEL, WAIT_READY};
+use crate::{
+    differential, differential_command, squeeze, started, Transcript, PRINT_KERNEL, WAIT_READY,
+};
 
 fn podman() -> Podman {
     started("podman", Podman::new())
 }
 
 /// `podman run FLAGS <runtime flags> IMAGE ARGS`.
-fn run(podman: &Podman, rt: Runtime, flags: &[&str], args: &[&str]) -> Command {
+fn run<S: AsRef<OsStr>>(podman: &Podman, rt: Runtime, flags: &[&str], args: &[S]) -> Command {
     let mut cmd = podman.command(&["run"]);
     cmd.args(flags)
         .args(Podman::run_flags(&rt.binary()))
@@ -25,75 +28,57 @@ fn run(podman: &Podman, rt: Runtime, flags: &[&str], args: &[&str]) -> Command {
     cmd
 }
 
-fn sh(script: &str) -> Vec<String> {
-    vec![
+/// `sh -c SCRIPT`, printing the kernel line first.
+fn sh(script: &str) -> [String; 3] {
+    [
         "sh".into(),
         "-c".into(),
         format!("{PRINT_KERNEL}; {script}"),
     ]
 }
 
-fn strs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
+/// `podman exec FLAGS NAME ARGS`.
+fn exec<S: AsRef<OsStr>>(podman: &Podman, flags: &[&str], name: &str, args: &[S]) -> Command {
+    let mut cmd = podman.command(&["exec"]);
+    cmd.args(flags).arg(name).args(args);
+    cmd
 }
 
 #[test]
 fn run_prints_stdout() {
     let podman = podman();
-    differential(
+    differential_command(
         "podman::run_prints_stdout",
-        "$ run --rm IMAGE sh -c 'echo hello; id'\n\
-         hello\n\
+        "run --rm IMAGE sh -c 'echo hello; id'",
+        "hello\n\
          uid=0(root) gid=0(root)\n\
          [exit 0]\n",
-        |rt| {
-            let mut t = Transcript::new();
-            let args = sh("echo hello; id");
-            t.run(
-                "run --rm IMAGE sh -c 'echo hello; id'",
-                &mut run(&podman, rt, &["--rm"], &strs(&args)),
-                b"",
-            );
-            t
-        },
+        b"",
+        |rt| run(&podman, rt, &["--rm"], &sh("echo hello; id")),
     );
 }
 
 #[test]
 fn run_exit_code() {
     let podman = podman();
-    differential(
+    differential_command(
         "podman::run_exit_code",
-        "$ run --rm IMAGE sh -c 'exit 3'\n[exit 3]\n",
-        |rt| {
-            let mut t = Transcript::new();
-            let args = sh("exit 3");
-            t.run(
-                "run --rm IMAGE sh -c 'exit 3'",
-                &mut run(&podman, rt, &["--rm"], &strs(&args)),
-                b"",
-            );
-            t
-        },
+        "run --rm IMAGE sh -c 'exit 3'",
+        "[exit 3]\n",
+        b"",
+        |rt| run(&podman, rt, &["--rm"], &sh("exit 3")),
     );
 }
 
 #[test]
 fn run_interactive_stdin() {
     let podman = podman();
-    differential(
+    differential_command(
         "podman::run_interactive_stdin",
-        "$ echo hi | run --rm -i IMAGE cat\nhi\n[exit 0]\n",
-        |rt| {
-            let mut t = Transcript::new();
-            let args = sh("cat");
-            t.run(
-                "echo hi | run --rm -i IMAGE cat",
-                &mut run(&podman, rt, &["--rm", "-i"], &strs(&args)),
-                b"hi\n",
-            );
-            t
-        },
+        "echo hi | run --rm -i IMAGE cat",
+        "hi\n[exit 0]\n",
+        b"hi\n",
+        |rt| run(&podman, rt, &["--rm", "-i"], &sh("cat")),
     );
 }
 
@@ -110,7 +95,7 @@ fn run_tty() {
             let args = sh("tty");
             t.run_in_terminal(
                 "run --rm -t IMAGE tty",
-                run(&podman, rt, &["--rm", "-t"], &strs(&args)),
+                run(&podman, rt, &["--rm", "-t"], &args),
             );
             t
         },
@@ -171,22 +156,17 @@ fn detached_lifecycle() {
                 b"",
                 |_| String::new(),
             );
-            let exec = |flags: &[&str], args: &[&str]| {
-                let mut cmd = podman.command(&["exec"]);
-                cmd.args(flags).arg(NAME).args(args);
-                cmd
-            };
             t.run(
                 "exec lifecycle sh -c 'wait until ready; echo in; exit 4'",
-                &mut exec(&[], &strs(&sh(&format!("{WAIT_READY}; echo in; exit 4")))),
+                &mut exec(&podman, &[], NAME, &sh(&format!("{WAIT_READY}; echo in; exit 4"))),
                 b"",
             );
             t.run(
                 "echo data | exec -i lifecycle cat",
-                &mut exec(&["-i"], &["cat"]),
+                &mut exec(&podman, &["-i"], NAME, &["cat"]),
                 b"data\n",
             );
-            t.run_in_terminal("exec -t lifecycle tty", exec(&["-t"], &["tty"]));
+            t.run_in_terminal("exec -t lifecycle tty", exec(&podman, &["-t"], NAME, &["tty"]));
             // Only the commands: pids depend on how the execs raced init.
             t.run_shown(
                 "top lifecycle args",
@@ -202,7 +182,9 @@ fn detached_lifecycle() {
             t.run(
                 "exec lifecycle: wait for the USR1 trap",
                 &mut exec(
+                    &podman,
                     &[],
+                    NAME,
                     &[
                         "sh",
                         "-c",

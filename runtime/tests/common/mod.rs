@@ -122,6 +122,19 @@ impl Bundle {
         cmd
     }
 
+    /// `runc run --bundle B ID` with a state root of its own, as the
+    /// reference for `vigil run`; `None` if runc is not installed.
+    pub fn runc(&self, id: &str) -> Option<Command> {
+        let mut cmd = Command::new(runc()?);
+        cmd.arg("--root")
+            .arg(self.path().join("runc-state"))
+            .args(["run", "--bundle"])
+            .arg(self.path())
+            .arg(id)
+            .stdin(Stdio::null());
+        Some(cmd)
+    }
+
     /// Runs `vigil run` to its end and checks nothing of the sandbox is
     /// left.
     pub fn run(&self, id: &str) -> Output {
@@ -237,6 +250,15 @@ pub fn remove_default_cgroup(id: &str) {
     }
 }
 
+/// Polls `done` until it holds; fails, naming `what`, after [`LIMIT`].
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + LIMIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Fails if any process of the sandbox still runs, after a short grace
 /// for the host to finish tearing down killed processes.
 pub fn assert_no_leftovers(bundle: &Path) {
@@ -343,11 +365,7 @@ impl Running {
             .spawn()
             .unwrap();
         let r = Running { bundle, vigil, id };
-        let deadline = Instant::now() + LIMIT;
-        while !pid_file.exists() {
-            assert!(Instant::now() < deadline, "no pid file");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_for("the pid file", || pid_file.exists());
         r
     }
 
@@ -361,11 +379,9 @@ impl Running {
     /// Ends the container by closing its stdin; returns vigil's output.
     pub fn finish(&mut self) -> Output {
         drop(self.vigil.stdin.take());
-        let deadline = Instant::now() + LIMIT;
-        while self.vigil.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "vigil run did not exit");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_for("vigil run to exit", || {
+            self.vigil.try_wait().unwrap().is_some()
+        });
         let mut out = Output {
             status: self.vigil.wait().unwrap(),
             stdout: Vec::new(),

@@ -5,7 +5,7 @@
 //! container is left on the host.
 
 use integration::clients;
-use integration::process::Captured;
+use integration::process::{command_lines, Captured};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -72,14 +72,12 @@ impl Containerd {
 
     /// `ctr task ls` status of `id` ("" when there is no task).
     pub fn status(&self, id: &str) -> String {
-        let out = text(&self.ctr(&["task", "ls"]).stdout);
-        out.lines()
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                (f.first() == Some(&id)).then(|| f.get(2).unwrap_or(&"").to_string())
-            })
-            .next()
-            .unwrap_or_default()
+        self.inner.task_status(id).unwrap_or_default()
+    }
+
+    /// Whether `id`'s task is running, as a probe for another thread.
+    pub fn running(&self, id: &str) -> impl FnMut() -> bool + Send + 'static {
+        self.inner.task_running(id)
     }
 
     /// Waits until `id`'s task has `status`.
@@ -95,20 +93,31 @@ impl Containerd {
         }
     }
 
+    /// Waits until `id`'s task has stopped or is gone; whether it did
+    /// within the deadline.
+    pub fn wait_ended(&self, id: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !matches!(self.status(id).as_str(), "STOPPED" | "") {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
     /// Kills, removes and deletes container `id`.
     pub fn remove(&self, id: &str) {
         let _ = self.ctr(&["task", "kill", "-s", "KILL", id]);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !matches!(self.status(id).as_str(), "STOPPED" | "") && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        // Removed with -f even if it did not stop.
+        let _ = self.wait_ended(id);
         let _ = self.ctr(&["task", "rm", "-f", id]);
         let _ = self.ctr(&["containers", "rm", id]);
     }
 
     /// The host pid of the shim serving container `id`.
     pub fn shim_pid(&self, id: &str) -> Option<i32> {
-        processes()
+        command_lines()
             .into_iter()
             .find(|(_, cmd)| {
                 cmd.contains("containerd-shim-vigil-v2")
@@ -147,7 +156,7 @@ impl Containerd {
 
 fn leftovers(ids: &[&str]) -> Vec<String> {
     let mut left = Vec::new();
-    for (pid, cmd) in processes() {
+    for (pid, cmd) in command_lines() {
         let ours = ids
             .iter()
             .any(|id| cmd.contains(&format!("-id {id} ")) || cmd.contains(&format!("--id {id} ")));
@@ -172,20 +181,6 @@ fn leftovers(ids: &[&str]) -> Vec<String> {
         }
     }
     left
-}
-
-/// Every process's pid and command line (arguments joined by spaces, with
-/// a trailing one).
-fn processes() -> Vec<(i32, String)> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| {
-            let pid = e.file_name().to_str()?.parse().ok()?;
-            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
-            Some((pid, String::from_utf8_lossy(&cmd).replace('\0', " ")))
-        })
-        .collect()
 }
 
 /// A `ctr` command line, built but not run.
