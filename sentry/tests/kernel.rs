@@ -427,13 +427,14 @@ fn removing_a_container_kills_it_and_releases_its_root() {
         .prepare("b", process(&["sleep", "1000"], stdio))
         .unwrap();
     let b_exec = pod.kernel.start(p).unwrap();
-    let kernel = pod.kernel.clone();
-    let waiter = std::thread::spawn(move || kernel.wait_container("b"));
+    // Taken before the removal, as a waiter blocked in it holds it.
+    let exit = pod.kernel.container_exit("b").expect("b exists");
+    let waiter = std::thread::spawn(move || exit.wait());
 
     pod.kernel.remove_container("b").unwrap();
     assert!(pod.pids("b").is_empty());
     assert_eq!(pod.kernel.wait_process(b_exec), Some(KILLED));
-    assert_eq!(waiter.join().unwrap(), Some(KILLED));
+    assert_eq!(waiter.join().unwrap(), KILLED);
     assert_eq!(pod.kernel.wait_container("b"), None);
     assert!(pod
         .kernel

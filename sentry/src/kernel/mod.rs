@@ -89,7 +89,7 @@ struct Container {
 /// How a container's init ended, once it has; waiters hold it, so that a
 /// container removed while they wait still answers them.
 #[derive(Default)]
-struct InitExit {
+pub struct InitExit {
     status: Mutex<Option<ExitStatus>>,
     changed: Condvar,
 }
@@ -108,7 +108,8 @@ impl InitExit {
         *lock(&self.status)
     }
 
-    fn wait(&self) -> ExitStatus {
+    /// Blocks until the init has ended; how it ended.
+    pub fn wait(&self) -> ExitStatus {
         let mut s = lock(&self.status);
         loop {
             if let Some(status) = *s {
@@ -671,8 +672,13 @@ impl Kernel {
     /// how; `None` for no such container. The sandbox's own container's
     /// init is waited for with [`Kernel::wait`].
     pub fn wait_container(&self, id: &str) -> Option<ExitStatus> {
-        let exit = lock(&self.containers).get(id)?.exit.clone();
-        Some(exit.wait())
+        Some(self.container_exit(id)?.wait())
+    }
+
+    /// Where added container `id`'s init's exit will be recorded: held
+    /// before the container is removed, it still answers (with SIGKILL).
+    pub fn container_exit(&self, id: &str) -> Option<Arc<InitExit>> {
+        lock(&self.containers).get(id).map(|c| c.exit.clone())
     }
 
     /// Ends added container `id` whose init was never started, as if its
