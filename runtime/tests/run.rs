@@ -446,6 +446,19 @@ impl ConsoleSocket {
         }
     }
 
+    /// `vigil run` of `b` as container `id`, its terminal sent here.
+    fn vigil_run(&self, b: &Bundle, id: &str) -> Command {
+        let mut cmd = Command::new(VIGIL);
+        cmd.arg("--root")
+            .arg(b.state_root())
+            .args(["run", "--console-socket"])
+            .arg(&self.path)
+            .arg("--bundle")
+            .arg(b.path())
+            .arg(id);
+        cmd
+    }
+
     /// The master `runtime` sends, and the name it sends with it; fails
     /// if `runtime` exits or takes too long before.
     fn receive(&self, runtime: &mut Child) -> (std::os::fd::OwnedFd, String) {
@@ -691,15 +704,7 @@ fn relayed_session(mut runtime: Command) -> (String, Guard) {
 fn a_terminal_comes_through_the_console_socket_like_runcs() {
     let b = terminal_bundle();
     let socket = ConsoleSocket::new();
-    let mut cmd = Command::new(VIGIL);
-    cmd.arg("--root")
-        .arg(b.state_root())
-        .args(["run", "--console-socket"])
-        .arg(&socket.path)
-        .arg("--bundle")
-        .arg(b.path())
-        .arg("tty");
-    let (transcript, vigil) = terminal_session(cmd, &socket);
+    let (transcript, vigil) = terminal_session(socket.vigil_run(&b, "tty"), &socket);
     let out = output_within_of(vigil);
     assert_no_leftovers(b.path());
     assert_eq!(
@@ -770,15 +775,8 @@ fn output_within_of(mut child: Guard) -> Output {
 fn closing_the_console_hangs_the_container_up() {
     let b = terminal_bundle();
     let socket = ConsoleSocket::new();
-    let mut cmd = Command::new(VIGIL);
-    cmd.arg("--root")
-        .arg(b.state_root())
-        .args(["run", "--console-socket"])
-        .arg(&socket.path)
-        .arg("--bundle")
-        .arg(b.path())
-        .arg("hangup")
-        .stdin(Stdio::null())
+    let mut cmd = socket.vigil_run(&b, "hangup");
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut vigil = Guard(cmd.spawn().unwrap());
